@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/builder"
+	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/server"
+	"github.com/berth-dev/berth/serving"
+	"github.com/berth-dev/berth/store"
+)
+
+// Main is the running program: every part, started in order by Run and
+// stopped in reverse by Close.
+type Main struct {
+	cfg Config
+	log *slog.Logger
+
+	db        *store.DB
+	queue     *queue.Queue
+	sandbox   *sandbox.Sandbox
+	artifacts artifacts.Store
+	pool      *builder.Pool
+	serving   *serving.Handler
+	server    *server.Server
+	http      *http.Server
+	listener  net.Listener
+	publicURL string
+}
+
+// NewMain returns an unstarted program.
+func NewMain(cfg Config, log *slog.Logger) *Main { return &Main{cfg: cfg, log: log} }
+
+// Addr is the address the HTTP listener is bound to.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// PublicURL is the base URL printed for the dashboard and API.
+func (m *Main) PublicURL() string { return m.publicURL }
+
+// Run starts everything and returns once berth is serving.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.cfg
+	dirs := map[string]string{}
+	for _, d := range []string{"jetstream", "artifacts", "cache", "work"} {
+		dirs[d] = filepath.Join(cfg.DataDir, d)
+		if err := os.MkdirAll(dirs[d], 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	key, err := secretbox.LoadOrCreateKey(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	secrets, err := secretbox.New(key)
+	if err != nil {
+		return err
+	}
+	instance, err := instanceID(filepath.Join(cfg.DataDir, "instance-id"))
+	if err != nil {
+		return err
+	}
+	if m.db, err = store.Open(ctx, filepath.Join(cfg.DataDir, "berth.db")); err != nil {
+		return err
+	}
+	if m.queue, err = queue.Start(ctx, queue.Config{Dir: dirs["jetstream"], Listen: cfg.NATSListen}, m.log); err != nil {
+		return err
+	}
+	if cfg.S3Endpoint != "" {
+		m.artifacts, err = artifacts.NewS3(ctx, artifacts.S3Config{Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey,
+			SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket, Secure: cfg.S3Secure})
+	} else {
+		m.artifacts, err = artifacts.NewLocal(dirs["artifacts"])
+	}
+	if err != nil {
+		return err
+	}
+	if m.sandbox, err = sandbox.New(ctx, m.log); err != nil {
+		return err
+	}
+
+	m.pool = builder.New(builder.Config{
+		Concurrency: cfg.BuildConcurrency,
+		Image:       cfg.BuildImage,
+		Timeout:     cfg.BuildTimeout,
+		ExtraCAFile: cfg.ExtraCAFile,
+		Limits: sandbox.Limits{
+			MemoryBytes: cfg.BuildMemoryMB << 20,
+			NanoCPUs:    int64(cfg.BuildCPUs * 1e9),
+			PidsLimit:   cfg.BuildPids,
+		},
+		WorkDir:  dirs["work"],
+		Instance: instance,
+	}, m.queue.Conn(), m.queue.JetStream(), m.sandbox, m.artifacts, secrets, m.log)
+	if err := m.pool.Start(ctx); err != nil {
+		return err
+	}
+
+	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"]}, m.db, m.artifacts, m.log); err != nil {
+		return err
+	}
+
+	m.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.publicURL = cfg.PublicURL
+	if m.publicURL == "" {
+		_, port, _ := net.SplitHostPort(m.listener.Addr().String())
+		m.publicURL = "http://" + cfg.BaseDomain + ":" + port
+	}
+	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
+
+	m.server, err = server.New(server.Config{
+		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
+	}, server.Deps{
+		DB: m.db, NC: m.queue.Conn(), JS: m.queue.JetStream(), Secrets: secrets, Serving: m.serving, Log: m.log,
+		Checks: []server.Check{
+			{Name: "sqlite", Ping: m.db.Ping},
+			{Name: "nats", Ping: m.queue.Ping},
+			{Name: "artifacts", Ping: m.artifacts.Ping},
+			{Name: "docker", Ping: m.sandbox.Ping},
+		},
+		OnDelete: m.forgetDeployments,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.server.Start(ctx); err != nil {
+		return err
+	}
+	m.http = &http.Server{Handler: m.server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("http server stopped", slog.Any("err", err))
+		}
+	}()
+	return nil
+}
+
+// Close stops everything in reverse order: live log streams and HTTP, the
+// event consumer, the builder pool, NATS, SQLite. It works on a Main whose
+// Run failed half way.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		m.server.CloseStreams()
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := m.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+		}
+		cancel()
+	} else if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.server != nil {
+		m.server.Close()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	if m.sandbox != nil {
+		m.sandbox.Close()
+	}
+	if m.queue != nil {
+		m.queue.Close()
+	}
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// forgetDeployments frees the artifacts and cached data of deleted
+// deployments, in the background (it can take a while on S3).
+func (m *Main) forgetDeployments(ids []string) {
+	m.serving.Forget(ids)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		for _, id := range ids {
+			if err := m.artifacts.DeletePrefix(ctx, builder.ArtifactPrefix(id)); err != nil {
+				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("err", err))
+			}
+		}
+	}()
+}
+
+// instanceID returns this data directory's stable id, creating it once.
+func instanceID(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := store.NewID(8)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write instance id: %w", err)
+	}
+	return id, nil
+}

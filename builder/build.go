@@ -1,0 +1,238 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/berth-dev/berth/queue"
+)
+
+// ArtifactPrefix is where a deployment's artifact lives in the store.
+func ArtifactPrefix(deploymentID string) string { return "deployments/" + deploymentID + "/" }
+
+// maxOutputBytes caps what one build may upload.
+const maxOutputBytes = 4 << 30
+
+// handle runs one delivery of a job and settles the message: ack once the
+// final event is stored, nak when this process is stopping (the job then runs
+// again on the next start).
+func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
+	var job queue.BuildJob
+	if err := json.Unmarshal(msg.Data(), &job); err != nil || job.DeploymentID == "" {
+		p.log.Error("drop malformed build job", slog.String("subject", msg.Subject()), slog.Any("err", err))
+		msg.Term()
+		return
+	}
+	log := p.log.With(slog.String("deployment", job.DeploymentID))
+	em := &emitter{js: p.js, deploymentID: job.DeploymentID, log: log}
+	attempt := 1
+	if meta, err := msg.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	if attempt > p.cfg.MaxAttempts {
+		p.finish(msg, em, queue.Event{State: "error", Error: fmt.Sprintf(
+			"The build was interrupted %d times (berth stopped while it ran) and was given up.", attempt-1)})
+		return
+	}
+
+	buildCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p.mu.Lock()
+	p.running[job.DeploymentID] = cancel
+	if _, ok := p.early[job.DeploymentID]; ok {
+		delete(p.early, job.DeploymentID)
+		cancel(errCancelled)
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.running, job.DeploymentID)
+		p.mu.Unlock()
+	}()
+
+	stopBeat := p.heartbeat(msg)
+	started := time.Now()
+	result, err := p.build(buildCtx, job, attempt, em)
+	stopBeat()
+
+	switch {
+	case err == nil:
+		em.system("Deployment ready in %s.", time.Since(started).Round(100*time.Millisecond))
+		p.finish(msg, em, result)
+	case context.Cause(buildCtx) == errCancelled:
+		em.system("Build cancelled.")
+		p.finish(msg, em, queue.Event{State: "cancelled", Error: "Cancelled."})
+	case buildCtx.Err() != nil:
+		em.system("berth is stopping; this build will run again when it restarts.")
+		if err := msg.Nak(); err != nil {
+			log.Warn("hand back build job", slog.Any("err", err))
+		}
+	default:
+		log.Info("build failed", slog.Any("err", err))
+		em.system("Error: %s", err)
+		p.finish(msg, em, queue.Event{State: "error", Error: err.Error()})
+	}
+}
+
+// finish publishes the final state and only then acks the job.
+func (p *Pool) finish(msg jetstream.Msg, em *emitter, ev queue.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := em.state(ctx, ev); err != nil {
+		em.log.Error("publish final state; the job will be retried", slog.Any("err", err))
+		msg.Nak()
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		em.log.Warn("ack build job", slog.Any("err", err))
+	}
+}
+
+// heartbeat keeps the job from being redelivered while it runs.
+func (p *Pool) heartbeat(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// build runs the pipeline and returns the "ready" event to publish.
+func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *emitter) (queue.Event, error) {
+	if err := em.state(ctx, queue.Event{State: "building", Attempt: attempt}); err != nil {
+		return queue.Event{}, err
+	}
+	if attempt > 1 {
+		em.system("Attempt %d of %d: the previous run stopped before it finished.", attempt, p.cfg.MaxAttempts)
+	}
+	work, err := os.MkdirTemp(p.cfg.WorkDir, "build-")
+	if err != nil {
+		return queue.Event{}, fmt.Errorf("create work dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	src := filepath.Join(work, "src")
+	ref := job.Ref
+	if ref == "" && job.CommitSHA != "" {
+		ref = job.CommitSHA
+	}
+	em.system("Cloning %s at %s", job.GitURL, orDefault(ref))
+	commit, err := fetchSource(ctx, Source{URL: job.GitURL, Ref: job.Ref, SHA: job.CommitSHA}, src)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	em.system("Commit %s: %s", short(commit.SHA), commit.Message)
+	if err := em.state(ctx, queue.Event{State: "building", Attempt: attempt, CommitSHA: commit.SHA, CommitMessage: commit.Message}); err != nil {
+		return queue.Event{}, err
+	}
+
+	env, err := p.openEnv(job)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	projectDir := filepath.Join(src, filepath.FromSlash(job.RootDir))
+	if fi, err := os.Stat(projectDir); err != nil || !fi.IsDir() {
+		return queue.Event{}, fmt.Errorf("the root directory %q does not exist in the repository", job.RootDir)
+	}
+	cmds := detectCommands(projectDir)
+	if job.InstallCommand != "" {
+		cmds.Install = job.InstallCommand
+	}
+	if job.BuildCommand != "" {
+		cmds.Build = job.BuildCommand
+	}
+
+	containerID, err := p.runBuild(ctx, job, commit, src, cmds, env, em)
+	if containerID != "" {
+		defer p.sb.Remove(context.WithoutCancel(ctx), containerID)
+	}
+	if err != nil {
+		return queue.Event{}, err
+	}
+
+	if err := em.state(ctx, queue.Event{State: "uploading"}); err != nil {
+		return queue.Event{}, err
+	}
+	workdir := path.Join("/workspace", job.RootDir)
+	out, err := detectOutput(ctx, p.sb, containerID, workdir, job.OutputDir)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	em.system("Output: %s (%s)", out.Dir, out.Type)
+	prefix := ArtifactPrefix(job.DeploymentID)
+	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {
+		return queue.Event{}, err
+	}
+	return queue.Event{State: "ready", OutputType: out.Type, ArtifactKey: prefix}, nil
+}
+
+func (p *Pool) openEnv(job queue.BuildJob) (map[string]string, error) {
+	env := map[string]string{}
+	if len(job.Env) == 0 {
+		return env, nil
+	}
+	if p.secrets == nil {
+		return nil, errors.New("this worker has no secret key to open the build's environment variables")
+	}
+	plain, err := p.secrets.Open(job.Env, []byte(job.DeploymentID))
+	if err != nil {
+		return nil, fmt.Errorf("open build environment: %w", err)
+	}
+	if err := json.Unmarshal(plain, &env); err != nil {
+		return nil, fmt.Errorf("decode build environment: %w", err)
+	}
+	return env, nil
+}
+
+// copyFile opens path for a tar stream; a helper for the CA bundle.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// humanBytes formats n for log lines.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,166 @@
+// Package builder runs builds: a pool of workers on the durable build queue,
+// each fetching the source on the host, building it in a sandbox, detecting
+// and uploading the output, and publishing the deployment's events. It never
+// touches the database: a remote worker has none.
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// Config configures the pool.
+type Config struct {
+	Concurrency    int
+	Image          string
+	Timeout        time.Duration
+	ExtraCAFile    string
+	Limits         sandbox.Limits
+	WorkDir        string        // host scratch space for sources and outputs
+	Instance       string        // labels this instance's containers so a restart finds its orphans
+	MaxAttempts    int           // deliveries of one job before it is failed (default 3)
+	Heartbeat      time.Duration // how often a running build tells JetStream it is alive (default 10s)
+	UploadParallel int           // uploads in flight per build (default 16)
+}
+
+// Pool is the worker pool.
+type Pool struct {
+	cfg     Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	sb      *sandbox.Sandbox
+	store   artifacts.Store
+	secrets *secretbox.Box
+	log     *slog.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sub    *nats.Subscription
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
+	early   map[string]time.Time // cancels that arrived before their job
+}
+
+var (
+	errCancelled = errors.New("cancelled by user")
+	errShutdown  = errors.New("worker shutting down")
+)
+
+// New returns a pool; Start runs it.
+func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, sb *sandbox.Sandbox, store artifacts.Store, secrets *secretbox.Box, log *slog.Logger) *Pool {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	if cfg.UploadParallel <= 0 {
+		cfg.UploadParallel = 16
+	}
+	return &Pool{cfg: cfg, nc: nc, js: js, sb: sb, store: store, secrets: secrets, log: log,
+		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{}}
+}
+
+// Start removes build containers a previous run of this instance left
+// behind, listens for cancellations and starts the workers.
+func (p *Pool) Start(ctx context.Context) error {
+	n, err := p.sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelRole: "build", sandbox.LabelInstance: p.cfg.Instance})
+	if err != nil {
+		p.log.Warn("remove orphaned build containers", slog.Any("err", err))
+	} else if n > 0 {
+		p.log.Info("removed orphaned build containers", slog.Int("count", n))
+	}
+	cons, err := p.js.Consumer(ctx, queue.StreamBuilds, queue.ConsumerBuilders)
+	if err != nil {
+		return fmt.Errorf("open builders consumer: %w", err)
+	}
+	p.sub, err = p.nc.Subscribe(queue.SubjectCancel+"*", p.onCancel)
+	if err != nil {
+		return fmt.Errorf("subscribe to cancellations: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for range p.cfg.Concurrency {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.work(runCtx, cons)
+		}()
+	}
+	return nil
+}
+
+// Close stops taking jobs, interrupts running builds (their jobs are handed
+// back to the queue, to run again on the next start) and waits for the
+// workers.
+func (p *Pool) Close() {
+	if p.sub != nil {
+		p.sub.Unsubscribe()
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.mu.Lock()
+	for _, cancel := range p.running {
+		cancel(errShutdown)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *Pool) onCancel(m *nats.Msg) {
+	id := strings.TrimPrefix(m.Subject, queue.SubjectCancel)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cancel, ok := p.running[id]; ok {
+		cancel(errCancelled)
+		return
+	}
+	now := time.Now()
+	for k, t := range p.early {
+		if now.Sub(t) > time.Hour {
+			delete(p.early, k)
+		}
+	}
+	p.early[id] = now
+}
+
+func (p *Pool) work(ctx context.Context, cons jetstream.Consumer) {
+	for ctx.Err() == nil {
+		fetchCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+				p.log.Warn("fetch build job", slog.Any("err", err))
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		p.handle(ctx, msg)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

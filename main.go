@@ -1,0 +1,75 @@
+// Command berth is a self-hosted deploy platform in one binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "berth:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		usage()
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "version", "--version", "-v":
+		fmt.Println("berth", version)
+		return nil
+	case "help", "-h", "--help":
+		usage()
+		return nil
+	}
+	usage()
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `berth: push a commit, get a preview URL.
+
+Usage:
+  berth serve [flags]   run the server (berth serve -h lists flags and BERTH_* variables)
+  berth version         print the version
+`)
+}
+
+func serve(args []string) error {
+	cfg, err := LoadConfig(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain(cfg, log)
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down")
+	return m.Close()
+}

@@ -1,0 +1,164 @@
+// Package queue runs berth's embedded NATS server with JetStream: the durable
+// build queue and the per-deployment event log. It also defines the subjects
+// and the typed messages that travel on them.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures the embedded server.
+type Config struct {
+	// Dir is the JetStream file store directory.
+	Dir string
+	// Listen, when set ("127.0.0.1:4222"), also accepts TCP clients (remote
+	// workers); empty keeps NATS in-process only.
+	Listen string
+	// BuildAckWait is how long a build may go without a heartbeat before
+	// JetStream redelivers it.
+	BuildAckWait time.Duration
+}
+
+// Queue is the running server and berth's in-process connection to it.
+type Queue struct {
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+	cfg Config
+}
+
+// Start starts the embedded server, connects in-process and declares the
+// streams. Close undoes it, also when Start fails half way.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Queue, error) {
+	if cfg.BuildAckWait == 0 {
+		cfg.BuildAckWait = 30 * time.Second
+	}
+	opts := &server.Options{
+		ServerName:         "berth",
+		JetStream:          true,
+		StoreDir:           cfg.Dir,
+		NoSigs:             true,
+		NoLog:              true,
+		DontListen:         cfg.Listen == "",
+		JetStreamMaxMemory: 64 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("parse nats listen address: %w", err)
+		}
+		opts.Host = host
+		if opts.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("parse nats listen port: %w", err)
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("create nats server: %w", err)
+	}
+	q := &Queue{srv: srv, log: log, cfg: cfg}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		q.Close()
+		return nil, errors.New("start nats server: not ready after 30s")
+	}
+	q.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("berth"), nats.MaxReconnects(-1))
+	if err != nil {
+		q.Close()
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	q.js, err = jetstream.New(q.nc)
+	if err != nil {
+		q.Close()
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	if err := q.declare(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// Close drains the connection and shuts the server down.
+func (q *Queue) Close() {
+	if q.nc != nil {
+		q.nc.Close()
+	}
+	if q.srv != nil {
+		q.srv.Shutdown()
+		q.srv.WaitForShutdown()
+	}
+}
+
+// Conn is the in-process NATS connection.
+func (q *Queue) Conn() *nats.Conn { return q.nc }
+
+// JetStream is the JetStream context on Conn.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
+// Ping reports whether the server and JetStream answer.
+func (q *Queue) Ping(ctx context.Context) error {
+	if !q.nc.IsConnected() {
+		return errors.New("nats: not connected")
+	}
+	if _, err := q.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) declare(ctx context.Context) error {
+	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamBuilds,
+		Description: "build jobs, one per deployment, removed when a worker acks",
+		Subjects:    []string{SubjectBuildJobs + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("declare builds stream: %w", err)
+	}
+	_, err = q.js.CreateOrUpdateConsumer(ctx, StreamBuilds, jetstream.ConsumerConfig{
+		Durable:       ConsumerBuilders,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       q.cfg.BuildAckWait,
+		MaxDeliver:    -1, // the builder itself stops after MaxAttempts and reports why
+		MaxAckPending: 1000,
+	})
+	if err != nil {
+		return fmt.Errorf("declare builders consumer: %w", err)
+	}
+	_, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamEvents,
+		Description: "per-deployment logs and state changes, in order",
+		Subjects:    []string{SubjectEvents + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		MaxAge:      7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("declare events stream: %w", err)
+	}
+	_, err = q.js.CreateOrUpdateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
+		Durable:       ConsumerStore,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 8192,
+	})
+	if err != nil {
+		return fmt.Errorf("declare store consumer: %w", err)
+	}
+	return nil
+}

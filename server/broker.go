@@ -1,0 +1,82 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/berth-dev/berth/store"
+)
+
+// update is what live log viewers of one deployment receive: new lines, a
+// new state, or both.
+type update struct {
+	lines []store.LogLine
+	state string
+	err   string
+}
+
+// subscriber is one live viewer. When its buffer is full, updates are
+// dropped and lagged is set; the viewer then catches up from the database.
+type subscriber struct {
+	ch     chan update
+	lagged atomic.Bool
+}
+
+// broker fans a deployment's updates out to its live viewers in memory.
+type broker struct {
+	mu     sync.Mutex
+	subs   map[string]map[*subscriber]struct{}
+	closed bool
+}
+
+func newBroker() *broker { return &broker{subs: map[string]map[*subscriber]struct{}{}} }
+
+func (b *broker) subscribe(deploymentID string) (*subscriber, func()) {
+	sub := &subscriber{ch: make(chan update, 256)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		close(sub.ch)
+		return sub, func() {}
+	}
+	if b.subs[deploymentID] == nil {
+		b.subs[deploymentID] = map[*subscriber]struct{}{}
+	}
+	b.subs[deploymentID][sub] = struct{}{}
+	return sub, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.subs[deploymentID][sub]; ok {
+			delete(b.subs[deploymentID], sub)
+			if len(b.subs[deploymentID]) == 0 {
+				delete(b.subs, deploymentID)
+			}
+		}
+	}
+}
+
+// publish never blocks: a slow viewer is marked lagged instead.
+func (b *broker) publish(deploymentID string, u update) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sub := range b.subs[deploymentID] {
+		select {
+		case sub.ch <- u:
+		default:
+			sub.lagged.Store(true)
+		}
+	}
+}
+
+// closeAll ends every live stream (server shutdown).
+func (b *broker) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for id, subs := range b.subs {
+		for sub := range subs {
+			close(sub.ch)
+		}
+		delete(b.subs, id)
+	}
+}

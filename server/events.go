@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/store"
+)
+
+// eventWriter is the one consumer of the event stream: it numbers log lines,
+// applies guarded state transitions, stores both in one transaction per
+// batch, fans them out to live viewers, and only then acks.
+type eventWriter struct {
+	db      *store.DB
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	broker  *broker
+	onReady func(context.Context, *store.Deployment)
+	log     *slog.Logger
+
+	cursors map[string]*store.LogCursor // owned by the loop goroutine
+	in      chan jetstream.Msg
+	cc      jetstream.ConsumeContext
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+const maxBatch = 512
+
+func newEventWriter(db *store.DB, js jetstream.JetStream, nc *nats.Conn, b *broker, onReady func(context.Context, *store.Deployment), log *slog.Logger) *eventWriter {
+	return &eventWriter{db: db, js: js, nc: nc, broker: b, onReady: onReady, log: log,
+		cursors: map[string]*store.LogCursor{}, in: make(chan jetstream.Msg, 4*maxBatch)}
+}
+
+func (w *eventWriter) start(ctx context.Context) error {
+	cons, err := w.js.Consumer(ctx, queue.StreamEvents, queue.ConsumerStore)
+	if err != nil {
+		return fmt.Errorf("open events consumer: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.cc, err = cons.Consume(func(m jetstream.Msg) {
+		select {
+		case w.in <- m:
+		case <-loopCtx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*maxBatch))
+	if err != nil {
+		cancel()
+		return fmt.Errorf("consume events: %w", err)
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.loop(loopCtx)
+	}()
+	return nil
+}
+
+func (w *eventWriter) stop() {
+	if w.cc != nil {
+		w.cc.Stop()
+	}
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.wg.Wait()
+}
+
+// caughtUp reports whether every stored event has been applied.
+func (w *eventWriter) caughtUp(ctx context.Context) (bool, error) {
+	cons, err := w.js.Consumer(ctx, queue.StreamEvents, queue.ConsumerStore)
+	if err != nil {
+		return false, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+func (w *eventWriter) loop(ctx context.Context) {
+	for {
+		var batch []jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-w.in:
+			batch = append(batch, m)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-w.in:
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		w.process(ctx, batch)
+	}
+}
+
+func (w *eventWriter) cursor(ctx context.Context, id string) (*store.LogCursor, error) {
+	if c, ok := w.cursors[id]; ok {
+		return c, nil
+	}
+	c, err := w.db.LogCursor(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	w.cursors[id] = &c
+	return &c, nil
+}
+
+func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) {
+	b := store.EventBatch{Seqs: map[string]uint64{}}
+	lines := map[string][]store.LogLine{}
+	var order []string
+	for _, m := range batch {
+		var ev queue.Event
+		meta, err := m.Metadata()
+		if err != nil || json.Unmarshal(m.Data(), &ev) != nil || ev.DeploymentID == "" {
+			w.log.Error("drop malformed event", slog.String("subject", m.Subject()))
+			continue
+		}
+		cur, err := w.cursor(ctx, ev.DeploymentID)
+		if err != nil {
+			w.fail(batch, err)
+			return
+		}
+		seq := meta.Sequence.Stream
+		if seq <= cur.EventSeq {
+			continue // already applied before a restart
+		}
+		cur.EventSeq = seq
+		b.Seqs[ev.DeploymentID] = seq
+		switch ev.Kind {
+		case queue.KindLog:
+			cur.Line++
+			l := store.LogLine{DeploymentID: ev.DeploymentID, Line: cur.Line, Stream: ev.Stream, Text: ev.Text, At: ev.At}
+			b.Lines = append(b.Lines, l)
+			if lines[ev.DeploymentID] == nil {
+				order = append(order, ev.DeploymentID)
+			}
+			lines[ev.DeploymentID] = append(lines[ev.DeploymentID], l)
+		case queue.KindState:
+			b.Transitions = append(b.Transitions, store.DeploymentTransition{DeploymentID: ev.DeploymentID, Transition: store.Transition{
+				To: ev.State, At: ev.At, Attempt: ev.Attempt, CommitSHA: ev.CommitSHA, CommitMessage: ev.CommitMessage,
+				OutputType: ev.OutputType, ArtifactKey: ev.ArtifactKey, Error: ev.Error,
+			}})
+		}
+	}
+	applied, err := w.db.WriteEvents(ctx, b)
+	if err != nil {
+		w.fail(batch, err)
+		return
+	}
+	for _, id := range order {
+		w.broker.publish(id, update{lines: lines[id]})
+	}
+	for i, t := range b.Transitions {
+		w.settle(ctx, t, applied[i])
+	}
+	for _, m := range batch {
+		m.Ack()
+	}
+}
+
+// settle follows up one transition: a refused "building" means the
+// deployment was cancelled or failed meanwhile, so its worker is told to
+// stop; an applied one reaches live viewers.
+func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, applied bool) {
+	if !applied {
+		if t.To == store.StateBuilding {
+			if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil && store.Terminal(d.State) {
+				w.nc.Publish(queue.SubjectCancel+t.DeploymentID, nil)
+			}
+		}
+		return
+	}
+	w.broker.publish(t.DeploymentID, update{state: t.To, err: t.Error})
+	if store.Terminal(t.To) {
+		delete(w.cursors, t.DeploymentID)
+	}
+	if t.To == store.StateReady && w.onReady != nil {
+		if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil {
+			w.onReady(ctx, d)
+		}
+	}
+}
+
+// fail hands the batch back for redelivery and forgets cached cursors, which
+// may be ahead of what was stored.
+func (w *eventWriter) fail(batch []jetstream.Msg, err error) {
+	w.log.Error("store events; will retry", slog.Any("err", err))
+	w.cursors = map[string]*store.LogCursor{}
+	for _, m := range batch {
+		m.NakWithDelay(time.Second)
+	}
+}

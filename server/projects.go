@@ -1,0 +1,107 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/berth-dev/berth/store"
+)
+
+// projectJSON is a project as the API shows it.
+type projectJSON struct {
+	*store.Project
+	URL string `json:"url"` // the production host
+}
+
+func (s *Server) projectOut(p *store.Project) projectJSON {
+	return projectJSON{Project: p, URL: s.previewURL(p.Slug)}
+}
+
+type createProjectRequest struct {
+	Name             string `json:"name"`
+	GitURL           string `json:"git_url"`
+	GitHubRepo       string `json:"github_repo"`
+	ProductionBranch string `json:"production_branch"`
+	RootDir          string `json:"root_dir"`
+	InstallCommand   string `json:"install_command"`
+	BuildCommand     string `json:"build_command"`
+	OutputDir        string `json:"output_dir"`
+}
+
+func (s *Server) handleCreateProject(c echo.Context) error {
+	var req createProjectRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	p := &store.Project{
+		OwnerID: currentUser(c).ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: req.GitHubRepo,
+		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
+		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir,
+	}
+	if err := s.deps.DB.CreateProject(c.Request().Context(), p); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, s.projectOut(p))
+}
+
+func (s *Server) handleListProjects(c echo.Context) error {
+	list, err := s.deps.DB.Projects(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	out := make([]projectJSON, len(list))
+	for i, p := range list {
+		out[i] = s.projectOut(p)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) handleGetProject(c echo.Context) error {
+	p, err := s.deps.DB.Project(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.projectOut(p))
+}
+
+func (s *Server) handleUpdateProject(c echo.Context) error {
+	var patch store.ProjectPatch
+	if err := bind(c, &patch); err != nil {
+		return err
+	}
+	p, err := s.deps.DB.UpdateProject(c.Request().Context(), currentUser(c).ID, c.Param("id"), patch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.projectOut(p))
+}
+
+// handleDeleteProject cancels the project's running builds, deletes its rows
+// and hands its deployments to OnDelete to free artifacts and caches.
+func (s *Server) handleDeleteProject(c echo.Context) error {
+	ctx := c.Request().Context()
+	owner := currentUser(c).ID
+	p, err := s.deps.DB.Project(ctx, owner, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	deps, err := s.deps.DB.Deployments(ctx, owner, p.ID, 500)
+	if err != nil {
+		return err
+	}
+	if err := s.deps.DB.DeleteProject(ctx, owner, p.ID); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(deps))
+	for _, d := range deps {
+		ids = append(ids, d.ID)
+		if !store.Terminal(d.State) {
+			s.publishCancel(d.ID)
+		}
+	}
+	if s.deps.OnDelete != nil && len(ids) > 0 {
+		s.deps.OnDelete(ids)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,150 @@
+// Package server is berth's HTTP face: the REST API, authentication, SSE
+// build logs, and the event consumer that writes build events to the store.
+// Requests for deployment hosts are handed to the serving package.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/serving"
+	"github.com/berth-dev/berth/store"
+)
+
+// Config configures the server.
+type Config struct {
+	BaseDomain string
+	PublicURL  string // scheme, host and port used to print URLs
+	AdminToken string
+	Version    string
+}
+
+// Check is one readiness probe.
+type Check struct {
+	Name string
+	Ping func(context.Context) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	DB       *store.DB
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Secrets  *secretbox.Box
+	Serving  *serving.Handler
+	Checks   []Check
+	Log      *slog.Logger
+	OnDelete func(deploymentIDs []string) // frees a deleted project's artifacts and caches
+}
+
+// Server routes requests: deployment hosts to serving, everything else to
+// the API (and, later, the dashboard).
+type Server struct {
+	cfg    Config
+	deps   Deps
+	echo   *echo.Echo
+	broker *broker
+	events *eventWriter
+	admin  *store.User
+	public *url.URL
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil || pub.Scheme == "" || pub.Host == "" {
+		pub = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	s := &Server{cfg: cfg, deps: deps, broker: newBroker(), public: pub}
+	s.events = newEventWriter(deps.DB, deps.JS, deps.NC, s.broker, s.onReady, deps.Log)
+	s.echo = s.routes()
+	return s, nil
+}
+
+// ServeHTTP sends deployment hosts to the serving handler and the rest to
+// the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Serving != nil && s.deps.Serving.Match(r.Host) {
+		s.deps.Serving.ServeHTTP(w, r)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
+
+// Start ensures the admin user, starts the event consumer and recovers
+// deployments left unfinished by a previous run.
+func (s *Server) Start(ctx context.Context) error {
+	if s.cfg.AdminToken != "" {
+		admin, err := s.deps.DB.EnsureAdmin(ctx)
+		if err != nil {
+			return err
+		}
+		s.admin = admin
+	}
+	if err := s.events.start(ctx); err != nil {
+		return err
+	}
+	return s.recover(ctx)
+}
+
+// CloseStreams ends every live log stream, so that HTTP shutdown does not
+// wait on them.
+func (s *Server) CloseStreams() { s.broker.closeAll() }
+
+// Close stops the event consumer.
+func (s *Server) Close() {
+	s.broker.closeAll()
+	s.events.stop()
+}
+
+// previewURL is the public URL of a host label under the base domain.
+func (s *Server) previewURL(label string) string {
+	host := label + "." + s.cfg.BaseDomain
+	if port := s.public.Port(); port != "" {
+		host += ":" + port
+	}
+	return s.public.Scheme + "://" + host + "/"
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/", s.handleRoot)
+
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/projects", s.handleCreateProject)
+	v1.GET("/projects", s.handleListProjects)
+	v1.GET("/projects/:id", s.handleGetProject)
+	v1.PATCH("/projects/:id", s.handleUpdateProject)
+	v1.DELETE("/projects/:id", s.handleDeleteProject)
+	v1.GET("/projects/:id/env", s.handleListEnv)
+	v1.PUT("/projects/:id/env", s.handleSetEnv)
+	v1.DELETE("/projects/:id/env/:key", s.handleDeleteEnv)
+	v1.POST("/projects/:id/deployments", s.handleCreateDeployment)
+	v1.GET("/projects/:id/deployments", s.handleListDeployments)
+	v1.GET("/deployments/:id", s.handleGetDeployment)
+	v1.GET("/deployments/:id/logs", s.handleLogs)
+	v1.POST("/deployments/:id/cancel", s.handleCancel)
+	v1.POST("/deployments/:id/redeploy", s.handleRedeploy)
+	v1.POST("/deployments/:id/promote", s.handlePromote)
+	v1.GET("/api-keys", s.handleListAPIKeys)
+	v1.POST("/api-keys", s.handleCreateAPIKey)
+	v1.DELETE("/api-keys/:id", s.handleDeleteAPIKey)
+	return e
+}
+
+func acceptsPlainText(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "text/plain") && !strings.Contains(a, "text/event-stream")
+}

@@ -1,0 +1,121 @@
+// Package serving answers requests for deployment hosts: it maps the Host
+// header to a deployment and serves its files from the artifact store
+// through a local disk cache.
+package serving
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/store"
+)
+
+// Config configures serving.
+type Config struct {
+	BaseDomain string
+	CacheDir   string // local copies of artifact files, by content hash
+}
+
+// Handler serves deployment hosts.
+type Handler struct {
+	cfg    Config
+	db     *store.DB
+	store  artifacts.Store
+	log    *slog.Logger
+	files  *fileCache
+	suffix string
+}
+
+var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
+
+// New returns a handler.
+func New(cfg Config, db *store.DB, st artifacts.Store, log *slog.Logger) (*Handler, error) {
+	files, err := newFileCache(cfg.CacheDir, st)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
+}
+
+// StripPort returns host without a port, lowercased.
+func StripPort(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// Match reports whether host (as in a Host header) is a deployment host:
+// one label under the base domain. The bare base domain and unrelated hosts
+// (such as 127.0.0.1) belong to the API and dashboard.
+func (h *Handler) Match(host string) bool {
+	_, ok := h.label(host)
+	return ok
+}
+
+func (h *Handler) label(host string) (string, bool) {
+	host = StripPort(host)
+	label, ok := strings.CutSuffix(host, h.suffix)
+	return label, ok && label != ""
+}
+
+// ServeHTTP resolves the host to a deployment and serves it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	label, _ := h.label(r.Host)
+	d, err := h.resolve(r.Context(), label)
+	if err != nil {
+		if store.ErrorCode(err) != store.ENOTFOUND {
+			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("err", err))
+			writePage(w, r, http.StatusInternalServerError, "Something went wrong", "berth could not look this address up. Try again in a moment.")
+			return
+		}
+		writePage(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
+		return
+	}
+	switch d.State {
+	case store.StateReady:
+	case store.StateError:
+		writePage(w, r, http.StatusNotFound, "This deployment failed", "Its build did not succeed, so there is nothing to serve. See the build log for why.")
+		return
+	case store.StateCancelled:
+		writePage(w, r, http.StatusNotFound, "This deployment was cancelled", "It was stopped before it finished building.")
+		return
+	default:
+		w.Header().Set("Refresh", "5")
+		writePage(w, r, http.StatusServiceUnavailable, "Building…", "This deployment is "+d.State+". The page reloads by itself when it is ready.")
+		return
+	}
+	h.serveStatic(w, r, d)
+}
+
+// resolve maps a host label to a deployment: "<8 hex>-preview" is one
+// deployment; any other label is a project slug, meaning its production
+// deployment.
+func (h *Handler) resolve(ctx context.Context, label string) (*store.Deployment, error) {
+	if strings.Contains(label, ".") {
+		return nil, store.Errorf(store.ENOTFOUND, "not found")
+	}
+	if previewLabel.MatchString(label) {
+		return h.db.DeploymentByPreviewHost(ctx, label)
+	}
+	p, err := h.db.ProjectBySlug(ctx, label)
+	if err != nil {
+		return nil, err
+	}
+	if p.ProductionDeploymentID == "" {
+		return nil, store.Errorf(store.ENOTFOUND, "no production deployment")
+	}
+	return h.db.DeploymentByID(ctx, p.ProductionDeploymentID)
+}
+
+// Forget drops cached data of deleted deployments.
+func (h *Handler) Forget(deploymentIDs []string) {
+	for _, id := range deploymentIDs {
+		h.files.forgetManifest(id)
+	}
+}

@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Deployment states.
+const (
+	StateQueued    = "queued"
+	StateBuilding  = "building"
+	StateUploading = "uploading"
+	StateReady     = "ready"
+	StateError     = "error"
+	StateCancelled = "cancelled"
+)
+
+// Terminal reports whether state is final.
+func Terminal(state string) bool {
+	return state == StateReady || state == StateError || state == StateCancelled
+}
+
+// allowedFrom lists, for each state, the states a deployment may enter it
+// from. "building" from "building" is a retried build after a redelivery.
+var allowedFrom = map[string][]string{
+	StateBuilding:  {StateQueued, StateBuilding, StateUploading},
+	StateUploading: {StateBuilding},
+	StateReady:     {StateUploading},
+	StateError:     {StateQueued, StateBuilding, StateUploading},
+	StateCancelled: {StateQueued, StateBuilding, StateUploading},
+}
+
+// Deployment is one build of a project at one commit, and what it serves.
+type Deployment struct {
+	ID              string     `json:"id"`
+	ProjectID       string     `json:"project_id"`
+	State           string     `json:"state"`
+	Ref             string     `json:"ref"`
+	Branch          string     `json:"branch"`
+	CommitSHA       string     `json:"commit_sha"`
+	CommitMessage   string     `json:"commit_message"`
+	GitURL          string     `json:"-"`
+	PreviewHost     string     `json:"preview_host"`
+	Trigger         string     `json:"trigger"`
+	OutputType      string     `json:"output_type"`
+	ArtifactKey     string     `json:"-"`
+	Error           string     `json:"error"`
+	Attempt         int        `json:"attempt"`
+	CreatedAt       time.Time  `json:"created_at"`
+	BuildStartedAt  *time.Time `json:"build_started_at"`
+	BuildFinishedAt *time.Time `json:"build_finished_at"`
+}
+
+const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
+	trigger, output_type, artifact_key, error, attempt, created_at, build_started_at, build_finished_at`
+
+func scanDeployment(row interface{ Scan(...any) error }) (*Deployment, error) {
+	var d Deployment
+	var created int64
+	var started, finished sql.NullInt64
+	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
+		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &created, &started, &finished)
+	if err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.BuildStartedAt, d.BuildFinishedAt = fromMillis(created), nullTime(started), nullTime(finished)
+	return &d, nil
+}
+
+// CreateDeployment inserts d in state queued with a fresh id and preview
+// host label ("<first 8 hex of the id>-preview").
+func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
+	d.State = StateQueued
+	d.CreatedAt = db.Now().UTC().Truncate(time.Millisecond)
+	for range 10 {
+		d.ID = NewID(16)
+		d.PreviewHost = d.ID[:8] + "-preview"
+		_, err := db.write.ExecContext(ctx, `INSERT INTO deployments (id, project_id, state, ref, branch, commit_sha,
+			commit_message, git_url, preview_host, trigger, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.ProjectID, d.State, d.Ref, d.Branch, d.CommitSHA, d.CommitMessage, d.GitURL, d.PreviewHost,
+			d.Trigger, millis(d.CreatedAt))
+		if isUniqueViolation(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("insert deployment: %w", err)
+		}
+		return nil
+	}
+	return errors.New("insert deployment: no free preview host after 10 tries")
+}
+
+// Deployment returns a deployment of one of ownerID's projects, or ENOTFOUND.
+func (db *DB) Deployment(ctx context.Context, ownerID, id string) (*Deployment, error) {
+	return db.deploymentWhere(ctx, "id = ? AND project_id IN (SELECT id FROM projects WHERE owner_id = ?)", id, ownerID)
+}
+
+// DeploymentByID returns any deployment; for internal callers only (the
+// event consumer, the preview router).
+func (db *DB) DeploymentByID(ctx context.Context, id string) (*Deployment, error) {
+	return db.deploymentWhere(ctx, "id = ?", id)
+}
+
+// DeploymentByPreviewHost returns the deployment whose preview label is host.
+func (db *DB) DeploymentByPreviewHost(ctx context.Context, host string) (*Deployment, error) {
+	return db.deploymentWhere(ctx, "preview_host = ?", host)
+}
+
+func (db *DB) deploymentWhere(ctx context.Context, where string, args ...any) (*Deployment, error) {
+	d, err := scanDeployment(db.read.QueryRowContext(ctx, "SELECT "+deploymentColumns+" FROM deployments WHERE "+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "Deployment not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query deployment: %w", err)
+	}
+	return d, nil
+}
+
+// Deployments lists ownerID's project's deployments, newest first.
+func (db *DB) Deployments(ctx context.Context, ownerID, projectID string, limit int) ([]*Deployment, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	return db.deploymentList(ctx, `project_id = ? AND project_id IN (SELECT id FROM projects WHERE owner_id = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`, projectID, ownerID, limit)
+}
+
+// UnfinishedDeployments lists every deployment not yet in a terminal state,
+// oldest first; recovery at start-up walks it.
+func (db *DB) UnfinishedDeployments(ctx context.Context) ([]*Deployment, error) {
+	return db.deploymentList(ctx, "state IN ('queued', 'building', 'uploading') ORDER BY created_at")
+}
+
+func (db *DB) deploymentList(ctx context.Context, where string, args ...any) ([]*Deployment, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT "+deploymentColumns+" FROM deployments WHERE "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	defer rows.Close()
+	list := []*Deployment{}
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan deployment: %w", err)
+		}
+		list = append(list, d)
+	}
+	return list, rows.Err()
+}
+
+// Transition is a state change with the fields that come with it; empty
+// fields are left as they are.
+type Transition struct {
+	To            string
+	At            time.Time
+	Attempt       int
+	CommitSHA     string
+	CommitMessage string
+	OutputType    string
+	ArtifactKey   string
+	Error         string
+}
+
+// ApplyTransition moves deployment id to t.To if its current state allows
+// it, and reports whether it did. A refused transition is not an error: the
+// deployment was cancelled or finished meanwhile.
+func (db *DB) ApplyTransition(ctx context.Context, id string, t Transition) (bool, error) {
+	return applyTransition(ctx, db.write, id, t)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func applyTransition(ctx context.Context, db execer, id string, t Transition) (bool, error) {
+	from, ok := allowedFrom[t.To]
+	if !ok {
+		return false, fmt.Errorf("apply transition: unknown state %q", t.To)
+	}
+	set := []string{"state = ?"}
+	args := []any{t.To}
+	add := func(col string, v any) { set = append(set, col+" = ?"); args = append(args, v) }
+	if t.Attempt > 0 {
+		add("attempt", t.Attempt)
+	}
+	if t.CommitSHA != "" {
+		add("commit_sha", t.CommitSHA)
+	}
+	if t.CommitMessage != "" {
+		add("commit_message", t.CommitMessage)
+	}
+	if t.OutputType != "" {
+		add("output_type", t.OutputType)
+	}
+	if t.ArtifactKey != "" {
+		add("artifact_key", t.ArtifactKey)
+	}
+	if t.Error != "" {
+		add("error", t.Error)
+	}
+	switch {
+	case t.To == StateBuilding:
+		set = append(set, "build_started_at = COALESCE(build_started_at, ?)")
+		args = append(args, millis(t.At))
+	case Terminal(t.To):
+		add("build_finished_at", millis(t.At))
+	}
+	q := "UPDATE deployments SET " + strings.Join(set, ", ") + " WHERE id = ? AND state IN (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ") + ")"
+	args = append(args, id)
+	for _, s := range from {
+		args = append(args, s)
+	}
+	res, err := db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("apply transition %s: %w", t.To, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}

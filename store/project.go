@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Project is a deployable app: where its source lives and how it builds.
+type Project struct {
+	ID                     string    `json:"id"`
+	OwnerID                string    `json:"owner_id"`
+	Name                   string    `json:"name"`
+	Slug                   string    `json:"slug"`
+	GitURL                 string    `json:"git_url"`
+	GitHubRepo             string    `json:"github_repo"`
+	ProductionBranch       string    `json:"production_branch"`
+	RootDir                string    `json:"root_dir"`
+	InstallCommand         string    `json:"install_command"`
+	BuildCommand           string    `json:"build_command"`
+	OutputDir              string    `json:"output_dir"`
+	ProductionDeploymentID string    `json:"production_deployment_id"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
+}
+
+// ProjectPatch holds the fields a caller may change; nil means unchanged.
+type ProjectPatch struct {
+	Name             *string `json:"name"`
+	GitURL           *string `json:"git_url"`
+	GitHubRepo       *string `json:"github_repo"`
+	ProductionBranch *string `json:"production_branch"`
+	RootDir          *string `json:"root_dir"`
+	InstallCommand   *string `json:"install_command"`
+	BuildCommand     *string `json:"build_command"`
+	OutputDir        *string `json:"output_dir"`
+}
+
+// Apply copies the set fields of patch onto p.
+func (patch ProjectPatch) Apply(p *Project) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&p.Name, patch.Name)
+	set(&p.GitURL, patch.GitURL)
+	set(&p.GitHubRepo, patch.GitHubRepo)
+	set(&p.ProductionBranch, patch.ProductionBranch)
+	set(&p.RootDir, patch.RootDir)
+	set(&p.InstallCommand, patch.InstallCommand)
+	set(&p.BuildCommand, patch.BuildCommand)
+	set(&p.OutputDir, patch.OutputDir)
+}
+
+const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
+	install_command, build_command, output_dir, production_deployment_id, created_at, updated_at`
+
+func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
+	var p Project
+	var prod sql.NullString
+	var created, updated int64
+	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
+		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &prod, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	p.ProductionDeploymentID = prod.String
+	p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &p, nil
+}
+
+// CreateProject validates p, gives it a unique slug derived from its name,
+// and inserts it.
+func (db *DB) CreateProject(ctx context.Context, p *Project) error {
+	if p.ProductionBranch == "" {
+		p.ProductionBranch = "main"
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	base := Slugify(p.Name)
+	now := db.Now().UTC().Truncate(time.Millisecond)
+	p.ID, p.CreatedAt, p.UpdatedAt = NewID(16), now, now
+	for i := 1; i < 100; i++ {
+		p.Slug = base
+		if i > 1 {
+			p.Slug = fmt.Sprintf("%s-%d", base, i)
+		}
+		_, err := db.write.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
+			production_branch, root_dir, install_command, build_command, output_dir, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
+			p.InstallCommand, p.BuildCommand, p.OutputDir, millis(now), millis(now))
+		if isUniqueViolation(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("insert project: %w", err)
+		}
+		return nil
+	}
+	return Errorf(ECONFLICT, "Could not find a free address for %q; choose another name.", p.Name)
+}
+
+// Project returns ownerID's project id, or ENOTFOUND (also when it belongs to
+// someone else: callers cannot tell the two apart).
+func (db *DB) Project(ctx context.Context, ownerID, id string) (*Project, error) {
+	p, err := scanProject(db.read.QueryRowContext(ctx,
+		"SELECT "+projectColumns+" FROM projects WHERE id = ? AND owner_id = ?", id, ownerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "Project not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query project: %w", err)
+	}
+	return p, nil
+}
+
+// ProjectBySlug returns a project by its slug, whoever owns it; the preview
+// router uses it to resolve production hosts.
+func (db *DB) ProjectBySlug(ctx context.Context, slug string) (*Project, error) {
+	p, err := scanProject(db.read.QueryRowContext(ctx, "SELECT "+projectColumns+" FROM projects WHERE slug = ?", slug))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "Project not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query project: %w", err)
+	}
+	return p, nil
+}
+
+// Projects lists ownerID's projects, oldest first.
+func (db *DB) Projects(ctx context.Context, ownerID string) ([]*Project, error) {
+	rows, err := db.read.QueryContext(ctx,
+		"SELECT "+projectColumns+" FROM projects WHERE owner_id = ? ORDER BY created_at, id", ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	defer rows.Close()
+	list := []*Project{}
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan project: %w", err)
+		}
+		list = append(list, p)
+	}
+	return list, rows.Err()
+}
+
+// UpdateProject applies patch to ownerID's project id and returns the result.
+func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch ProjectPatch) (*Project, error) {
+	p, err := db.Project(ctx, ownerID, id)
+	if err != nil {
+		return nil, err
+	}
+	patch.Apply(p)
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
+	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
+		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, updated_at = ?
+		WHERE id = ? AND owner_id = ?`,
+		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
+		millis(p.UpdatedAt), id, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("update project: %w", err)
+	}
+	return p, nil
+}
+
+// DeleteProject removes ownerID's project with its deployments, logs and
+// environment variables.
+func (db *DB) DeleteProject(ctx context.Context, ownerID, id string) error {
+	res, err := db.write.ExecContext(ctx, "DELETE FROM projects WHERE id = ? AND owner_id = ?", id, ownerID)
+	if err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ENOTFOUND, "Project not found.")
+	}
+	return nil
+}
+
+// SetProductionDeployment points projectID's production host at deploymentID,
+// which must be a ready deployment of that project.
+func (db *DB) SetProductionDeployment(ctx context.Context, projectID, deploymentID string) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE projects SET production_deployment_id = ?, updated_at = ?
+		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready')`,
+		deploymentID, millis(db.Now()), projectID, deploymentID, projectID)
+	if err != nil {
+		return fmt.Errorf("promote deployment: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ECONFLICT, "Only a ready deployment can be promoted to production.")
+	}
+	return nil
+}
+
+// ProjectOwner returns the id of the user owning projectID.
+func (db *DB) ProjectOwner(ctx context.Context, projectID string) (string, error) {
+	var owner string
+	err := db.read.QueryRowContext(ctx, "SELECT owner_id FROM projects WHERE id = ?", projectID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", Errorf(ENOTFOUND, "Project not found.")
+	}
+	if err != nil {
+		return "", fmt.Errorf("query project owner: %w", err)
+	}
+	return owner, nil
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	slugInvalid = regexp.MustCompile(`[^a-z0-9]+`)
+	envKeyRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	repoRe      = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+)
+
+// Slugify turns a project name into a host label: lowercase letters, digits
+// and single dashes, at most 40 characters, never ending in "-preview"
+// (those hosts belong to deployments).
+func Slugify(name string) string {
+	s := strings.Trim(slugInvalid.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(s) > 40 {
+		s = strings.TrimRight(s[:40], "-")
+	}
+	s = strings.TrimSuffix(s, "-preview")
+	if s == "" {
+		s = "project"
+	}
+	return s
+}
+
+// Validate reports the first problem with p as an EINVALID error.
+func (p *Project) Validate() error {
+	p.Name = strings.TrimSpace(p.Name)
+	if p.Name == "" || utf8.RuneCountInString(p.Name) > 100 {
+		return Errorf(EINVALID, "A project needs a name of 1 to 100 characters.")
+	}
+	if p.GitURL != "" {
+		if err := ValidateGitURL(p.GitURL); err != nil {
+			return err
+		}
+	}
+	if p.GitHubRepo != "" && !repoRe.MatchString(p.GitHubRepo) {
+		return Errorf(EINVALID, "github_repo must look like owner/name.")
+	}
+	if p.GitURL == "" && p.GitHubRepo == "" {
+		return Errorf(EINVALID, "A project needs a git_url or a github_repo to build from.")
+	}
+	if !ValidBranch(p.ProductionBranch) {
+		return Errorf(EINVALID, "%q is not a valid branch name.", p.ProductionBranch)
+	}
+	for _, d := range []struct{ name, val string }{{"root_dir", p.RootDir}, {"output_dir", p.OutputDir}} {
+		if !validRelDir(d.val) {
+			return Errorf(EINVALID, "%s must be a relative path inside the repository.", d.name)
+		}
+	}
+	if len(p.InstallCommand) > 2000 || len(p.BuildCommand) > 2000 {
+		return Errorf(EINVALID, "Commands are limited to 2000 characters.")
+	}
+	return nil
+}
+
+// ValidateGitURL accepts https, http and file URLs and absolute local paths.
+func ValidateGitURL(raw string) error {
+	bad := Errorf(EINVALID, "git_url must be an https:// or file:// URL or an absolute path.")
+	if strings.HasPrefix(raw, "/") {
+		if strings.ContainsAny(raw, "\x00\n") {
+			return bad
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return bad
+	}
+	switch u.Scheme {
+	case "https", "http":
+		if u.Host == "" {
+			return bad
+		}
+		if u.User != nil {
+			return Errorf(EINVALID, "Do not put credentials in git_url; link the GitHub repository instead.")
+		}
+	case "file":
+		if u.Path == "" {
+			return bad
+		}
+	default:
+		return bad
+	}
+	return nil
+}
+
+// ValidBranch reports whether name is a plausible git branch name (a subset
+// of git check-ref-format that is also safe to show and log).
+func ValidBranch(name string) bool {
+	if name == "" || len(name) > 200 || strings.HasPrefix(name, "-") || strings.HasPrefix(name, "/") ||
+		strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".lock") || strings.HasSuffix(name, ".") ||
+		strings.Contains(name, "..") || strings.Contains(name, "//") || strings.Contains(name, "@{") {
+		return false
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validRelDir(p string) bool {
+	if p == "" {
+		return true
+	}
+	if strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || strings.ContainsAny(p, "\x00\n") {
+		return false
+	}
+	c := path.Clean(p)
+	return c != ".." && !strings.HasPrefix(c, "../")
+}
+
+// ValidEnvKey reports whether key is a usable environment variable name.
+func ValidEnvKey(key string) bool { return len(key) <= 256 && envKeyRe.MatchString(key) }
