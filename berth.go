@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
@@ -38,10 +39,19 @@ type Main struct {
 	http      *http.Server
 	listener  net.Listener
 	publicURL string
+
+	// Background clean-up work (deleting a project's artifacts) runs on
+	// bgCtx; Close cancels it and waits.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // NewMain returns an unstarted program.
-func NewMain(cfg Config, log *slog.Logger) *Main { return &Main{cfg: cfg, log: log} }
+func NewMain(cfg Config, log *slog.Logger) *Main {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Main{cfg: cfg, log: log, bgCtx: ctx, bgCancel: cancel}
+}
 
 // Addr is the address the HTTP listener is bound to.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
@@ -169,6 +179,8 @@ func (m *Main) Close() error {
 	if m.server != nil {
 		m.server.Close()
 	}
+	m.bgCancel()
+	m.bg.Wait()
 	if m.pool != nil {
 		m.pool.Close()
 	}
@@ -190,8 +202,10 @@ func (m *Main) Close() error {
 // deployments, in the background (it can take a while on S3).
 func (m *Main) forgetDeployments(ids []string) {
 	m.serving.Forget(ids)
+	m.bg.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer m.bg.Done()
+		ctx, cancel := context.WithTimeout(m.bgCtx, 10*time.Minute)
 		defer cancel()
 		for _, id := range ids {
 			if err := m.artifacts.DeletePrefix(ctx, builder.ArtifactPrefix(id)); err != nil {

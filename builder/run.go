@@ -91,6 +91,8 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		return res.ContainerID, fmt.Errorf("the build took longer than %s and was stopped", p.cfg.Timeout)
 	case err != nil:
 		return res.ContainerID, err
+	case res.OOMKilled:
+		return res.ContainerID, fmt.Errorf("the build ran out of memory (limit %s) and was killed", humanBytes(p.cfg.Limits.MemoryBytes))
 	case res.ExitCode == 137:
 		return res.ContainerID, fmt.Errorf("the build was killed (exit code 137), most likely for using more than its %s memory limit", humanBytes(p.cfg.Limits.MemoryBytes))
 	case res.ExitCode != 0:
