@@ -59,7 +59,7 @@ func fetchSource(ctx context.Context, src Source, dir string) (Commit, error) {
 	if err != nil {
 		return Commit{}, err
 	}
-	if branch == "" && ref == "" {
+	if branch == "" && ref == "" && sha == "" {
 		if head, err := repo.Head(); err == nil && head.Name().IsBranch() {
 			branch = head.Name().Short()
 		}

@@ -1,0 +1,160 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	q, err := queue.Start(context.Background(), queue.Config{Dir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	sb, err := sandbox.New(context.Background(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	st, err := artifacts.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Instance, cfg.WorkDir = "test", t.TempDir()
+	return q, New(cfg, q.Conn(), q.JetStream(), sb, st, nil, log)
+}
+
+// events reads the deployment's events until a terminal state or timeout.
+func events(t *testing.T, js jetstream.JetStream, id string) []queue.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, queue.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{queue.SubjectEvents + id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []queue.Event
+	for {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("no terminal event; got %+v (%v)", out, err)
+		}
+		var ev queue.Event
+		json.Unmarshal(msg.Data(), &ev)
+		out = append(out, ev)
+		if ev.Kind == queue.KindState && (ev.State == "ready" || ev.State == "error" || ev.State == "cancelled") {
+			return out
+		}
+	}
+}
+
+func waitNotPending(t *testing.T, js jetstream.JetStream, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		pending, err := queue.JobPending(context.Background(), js, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pending {
+			return
+		}
+	}
+	t.Fatal("job still pending: it was not acked after its final event")
+}
+
+// A build that fails before any container runs (the repository does not
+// exist) publishes building, the reason as a log line and as the error, and
+// acks its job.
+func TestFailedBuildReportsAndAcks(t *testing.T) {
+	q, pool := testPool(t, Config{Concurrency: 1})
+	ctx := context.Background()
+	if err := queue.PublishJob(ctx, q.JetStream(), queue.BuildJob{DeploymentID: "d1", GitURL: "/nonexistent/repo"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	evs := events(t, q.JetStream(), "d1")
+	if evs[0].Kind != queue.KindState || evs[0].State != "building" || evs[0].Attempt != 1 {
+		t.Errorf("first event %+v, want building attempt 1", evs[0])
+	}
+	last := evs[len(evs)-1]
+	if last.State != "error" || !strings.Contains(last.Error, "clone repository") {
+		t.Errorf("final event %+v, want an error about the clone", last)
+	}
+	var sawErrLine bool
+	for _, ev := range evs {
+		sawErrLine = sawErrLine || (ev.Kind == queue.KindLog && strings.HasPrefix(ev.Text, "Error: "))
+	}
+	if !sawErrLine {
+		t.Errorf("no error line in the log: %+v", evs)
+	}
+	waitNotPending(t, q.JetStream(), "d1")
+}
+
+// A job delivered more often than MaxAttempts is failed with a sentence and
+// acked instead of being built again.
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	q, pool := testPool(t, Config{Concurrency: 1, MaxAttempts: 1})
+	ctx := context.Background()
+	js := q.JetStream()
+	if err := queue.PublishJob(ctx, js, queue.BuildJob{DeploymentID: "d2", GitURL: "/nonexistent/repo"}); err != nil {
+		t.Fatal(err)
+	}
+	// One delivery that "crashes": taken and handed back.
+	cons, err := js.Consumer(ctx, queue.StreamBuilds, queue.ConsumerBuilders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg.Nak()
+
+	if err := pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	evs := events(t, js, "d2")
+	if len(evs) != 1 || evs[0].State != "error" || !strings.Contains(evs[0].Error, "interrupted 1 times") {
+		t.Fatalf("events %+v, want exactly one error about the interrupted build", evs)
+	}
+	waitNotPending(t, js, "d2")
+}
+
+// A duplicate publish of the same deployment's job is dropped by JetStream.
+func TestJobPublishIsDeduplicated(t *testing.T) {
+	q, _ := testPool(t, Config{})
+	ctx := context.Background()
+	for range 3 {
+		if err := queue.PublishJob(ctx, q.JetStream(), queue.BuildJob{DeploymentID: "d3", GitURL: "/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := q.JetStream().Stream(ctx, queue.StreamBuilds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("builds stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
