@@ -35,6 +35,7 @@ type Main struct {
 	artifacts artifacts.Store
 	pool      *builder.Pool
 	serving   *serving.Handler
+	servers   *serving.Servers
 	server    *server.Server
 	http      *http.Server
 	listener  net.Listener
@@ -117,7 +118,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"]}, m.db, m.artifacts, m.log); err != nil {
+	m.servers = serving.NewServers(serving.ServersConfig{
+		Image:       cfg.RuntimeImage,
+		Instance:    instance,
+		IdleTimeout: cfg.ServerIdle,
+		MaxRunning:  cfg.MaxServers,
+		Limits:      sandbox.Limits{MemoryBytes: cfg.ServerMemoryMB << 20, NanoCPUs: 1e9, PidsLimit: 1024},
+		Env:         runtimeEnv(m.db, secrets),
+	}, m.sandbox, m.artifacts, m.log)
+	if err := m.servers.Start(ctx); err != nil {
+		return err
+	}
+	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"]}, m.db, m.artifacts, m.servers, m.log); err != nil {
 		return err
 	}
 
@@ -184,6 +196,9 @@ func (m *Main) Close() error {
 	if m.pool != nil {
 		m.pool.Close()
 	}
+	if m.servers != nil {
+		m.servers.Close()
+	}
 	if m.sandbox != nil {
 		m.sandbox.Close()
 	}
@@ -225,4 +240,31 @@ func instanceID(path string) (string, error) {
 		return "", fmt.Errorf("write instance id: %w", err)
 	}
 	return id, nil
+}
+
+// runtimeEnv opens a deployment's runtime variables (targets runtime and
+// all) for its server container.
+func runtimeEnv(db *store.DB, box *secretbox.Box) func(context.Context, *store.Deployment) ([]string, error) {
+	return func(ctx context.Context, d *store.Deployment) ([]string, error) {
+		owner, err := db.ProjectOwner(ctx, d.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		vars, err := db.EnvVars(ctx, owner, d.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		env := make([]string, 0, len(vars))
+		for _, v := range vars {
+			if v.Target == store.TargetBuild {
+				continue
+			}
+			plain, err := box.Open(v.Sealed, store.EnvAAD(d.ProjectID, v.Key))
+			if err != nil {
+				return nil, fmt.Errorf("open env var %s: %w", v.Key, err)
+			}
+			env = append(env, v.Key+"="+string(plain))
+		}
+		return env, nil
+	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 	BuildCPUs        float64
 	BuildPids        int64
 	RuntimeImage     string
+	ServerIdle       time.Duration
+	MaxServers       int
+	ServerMemoryMB   int64
 	ExtraCAFile      string
 	NATSListen       string
 }
@@ -98,6 +101,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", envFloat("BERTH_BUILD_CPUS", 2), "CPU limit of one build")
 	fs.Int64Var(&c.BuildPids, "build-pids", envInt("BERTH_BUILD_PIDS", 4096), "process limit of one build")
 	fs.StringVar(&c.RuntimeImage, "runtime-image", env("BERTH_RUNTIME_IMAGE", ""), "image SSR servers run in (default: the build image)")
+	fs.DurationVar(&c.ServerIdle, "server-idle-timeout", envDur("BERTH_SERVER_IDLE_TIMEOUT", 10*time.Minute), "stop an app server this long after its last request")
+	fs.IntVar(&c.MaxServers, "max-servers", int(envInt("BERTH_MAX_SERVERS", 8)), "app servers running at once (least recently used stop first)")
+	fs.Int64Var(&c.ServerMemoryMB, "server-memory-mb", envInt("BERTH_SERVER_MEMORY_MB", 1024), "memory limit of one app server, MiB")
 	fs.StringVar(&c.ExtraCAFile, "extra-ca-file", env("BERTH_EXTRA_CA_FILE", ""), "CA bundle copied into containers")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("BERTH_NATS_LISTEN", ""), "also accept NATS clients on this address")
 	if err := fs.Parse(args); err != nil {

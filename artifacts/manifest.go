@@ -93,3 +93,7 @@ func GetManifest(ctx context.Context, s Store, prefix string) (*Manifest, error)
 	}
 	return &m, nil
 }
+
+// ServerBundle is the key, under a deployment's prefix, of a server-rendered
+// app's code: a gzipped tar extracted into the server container's /app.
+const ServerBundle = "server.tar.gz"

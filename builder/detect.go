@@ -10,7 +10,9 @@ import (
 
 // Output types.
 const (
-	OutputStatic = "static"
+	OutputStatic         = "static"
+	OutputNextStandalone = "nextjs-standalone"
+	OutputNextExport     = "nextjs-export"
 )
 
 // staticCandidates are the conventional output folders, in the order they
@@ -39,6 +41,9 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		}
 		return output{Dir: dir, Type: OutputStatic}, nil
 	}
+	if out, ok, err := detectNext(ctx, sb, containerID, workdir); ok || err != nil {
+		return out, err
+	}
 	for _, c := range staticCandidates {
 		dir := path.Join(workdir, c)
 		info, err := sb.Stat(ctx, containerID, dir)
@@ -57,4 +62,36 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		return output{Dir: workdir, Type: OutputStatic, Root: true}, nil
 	}
 	return output{}, fmt.Errorf("no build output found: build into dist/, build/, out/ or public/, add an index.html, or set the project's output_dir")
+}
+
+// errNextStart explains what to change when a Next.js app was built for
+// `next start`, which needs the whole project and its dependencies at run time.
+var errNextStart = fmt.Errorf("this Next.js app was built for `next start`, which berth does not run: " +
+	"add `output: 'standalone'` to next.config (or `output: 'export'` for a fully static site) and deploy again")
+
+// detectNext recognises Next.js output: standalone (a Node server with its
+// own trimmed node_modules) or a static export in out/.
+func detectNext(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir string) (output, bool, error) {
+	next, err := sb.Stat(ctx, containerID, path.Join(workdir, ".next"))
+	if err != nil {
+		return output{}, false, fmt.Errorf("inspect output: %w", err)
+	}
+	if !next.Exists || !next.IsDir {
+		return output{}, false, nil
+	}
+	server, err := sb.Stat(ctx, containerID, path.Join(workdir, ".next/standalone/server.js"))
+	if err != nil {
+		return output{}, false, fmt.Errorf("inspect output: %w", err)
+	}
+	if server.Exists && !server.IsDir {
+		return output{Dir: workdir, Type: OutputNextStandalone}, true, nil
+	}
+	out, err := sb.Stat(ctx, containerID, path.Join(workdir, "out"))
+	if err != nil {
+		return output{}, false, fmt.Errorf("inspect output: %w", err)
+	}
+	if out.Exists && out.IsDir {
+		return output{Dir: path.Join(workdir, "out"), Type: OutputNextExport}, true, nil
+	}
+	return output{}, false, errNextStart
 }

@@ -39,6 +39,7 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		"BERTH_GIT_COMMIT_SHA=" + commit.SHA,
 		"BERTH_GIT_BRANCH=" + commit.Branch,
 		"npm_config_fund=false", "npm_config_audit=false", "npm_config_update_notifier=false",
+		"NEXT_TELEMETRY_DISABLED=1",
 	}
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
@@ -124,14 +125,11 @@ func caTar(file string) (io.Reader, error) {
 // upload copies the output out of the stopped container, uploads its files
 // and then the manifest, which marks the artifact complete.
 func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, prefix string, em *emitter) error {
-	rc, err := p.sb.CopyOut(ctx, containerID, out.Dir)
-	if err != nil {
-		return fmt.Errorf("copy output out of the container: %w", err)
+	if out.Type == OutputNextStandalone {
+		return p.uploadNext(ctx, containerID, out.Dir, dir, prefix, em)
 	}
-	err = sandbox.UntarTo(rc, dir, 1, maxOutputBytes)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("extract output: %w", err)
+	if err := p.copyOut(ctx, containerID, out.Dir, dir); err != nil {
+		return err
 	}
 	if out.Root {
 		// A plain site is the repository itself: keep dependencies and
@@ -156,5 +154,18 @@ func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, 
 		return err
 	}
 	em.system("Uploaded %d files (%s) in %s.", n, humanBytes(size), time.Since(started).Round(10*time.Millisecond))
+	return nil
+}
+
+// copyOut extracts a folder of the stopped container into dir.
+func (p *Pool) copyOut(ctx context.Context, containerID, src, dir string) error {
+	rc, err := p.sb.CopyOut(ctx, containerID, src)
+	if err != nil {
+		return fmt.Errorf("copy %s out of the container: %w", src, err)
+	}
+	defer rc.Close()
+	if err := sandbox.UntarTo(rc, dir, 1, maxOutputBytes); err != nil {
+		return fmt.Errorf("extract %s: %w", src, err)
+	}
 	return nil
 }

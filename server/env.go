@@ -17,9 +17,6 @@ type setEnvRequest struct {
 	Target string  `json:"target"`
 }
 
-// envAAD binds a sealed value to its project and key.
-func envAAD(projectID, key string) []byte { return []byte(projectID + "\x00" + key) }
-
 func (s *Server) handleListEnv(c echo.Context) error {
 	vars, err := s.deps.DB.EnvVars(c.Request().Context(), currentUser(c).ID, c.Param("id"))
 	if err != nil {
@@ -49,7 +46,7 @@ func (s *Server) handleSetEnv(c echo.Context) error {
 		req.Target = store.TargetAll
 	}
 	projectID := c.Param("id")
-	v := &store.EnvVar{Key: req.Key, Target: req.Target, Sealed: s.deps.Secrets.Seal([]byte(*req.Value), envAAD(projectID, req.Key))}
+	v := &store.EnvVar{Key: req.Key, Target: req.Target, Sealed: s.deps.Secrets.Seal([]byte(*req.Value), store.EnvAAD(projectID, req.Key))}
 	if err := s.deps.DB.SetEnvVar(c.Request().Context(), currentUser(c).ID, projectID, v); err != nil {
 		return err
 	}
@@ -75,7 +72,7 @@ func (s *Server) sealedBuildEnv(ctx context.Context, ownerID, projectID, deploym
 		if v.Target == store.TargetRuntime {
 			continue
 		}
-		plain, err := s.deps.Secrets.Open(v.Sealed, envAAD(projectID, v.Key))
+		plain, err := s.deps.Secrets.Open(v.Sealed, store.EnvAAD(projectID, v.Key))
 		if err != nil {
 			return nil, fmt.Errorf("open env var %s: %w", v.Key, err)
 		}

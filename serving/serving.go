@@ -23,23 +23,25 @@ type Config struct {
 
 // Handler serves deployment hosts.
 type Handler struct {
-	cfg    Config
-	db     *store.DB
-	store  artifacts.Store
-	log    *slog.Logger
-	files  *fileCache
-	suffix string
+	cfg     Config
+	db      *store.DB
+	store   artifacts.Store
+	log     *slog.Logger
+	files   *fileCache
+	servers *Servers // nil: server-rendered deployments cannot be served
+	suffix  string
 }
 
 var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
 
-// New returns a handler.
-func New(cfg Config, db *store.DB, st artifacts.Store, log *slog.Logger) (*Handler, error) {
+// New returns a handler. servers may be nil when no Docker engine is there
+// to run server-rendered deployments.
+func New(cfg Config, db *store.DB, st artifacts.Store, servers *Servers, log *slog.Logger) (*Handler, error) {
 	files, err := newFileCache(cfg.CacheDir, st)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
+	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, servers: servers, suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
 }
 
 // StripPort returns host without a port, lowercased.
@@ -88,6 +90,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Refresh", "5")
 		writePage(w, r, http.StatusServiceUnavailable, "Building…", "This deployment is "+d.State+". The page reloads by itself when it is ready.")
+		return
+	}
+	if d.OutputType == "nextjs-standalone" {
+		h.serveApp(w, r, d)
 		return
 	}
 	h.serveStatic(w, r, d)

@@ -77,6 +77,30 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 	writePage(w, r, http.StatusNotFound, "Page not found", "This deployment has no file at "+clean+".")
 }
 
+// serveApp serves a server-rendered deployment: its static assets
+// (_next/static/*, public/*) straight from the artifact, everything else
+// through its Node server.
+func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		m, err := h.files.manifest(r.Context(), d.ID, d.ArtifactKey)
+		if err != nil {
+			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("err", err))
+			writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
+			return
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if rel != "" && has(m, rel) && !strings.HasSuffix(r.URL.Path, "/") {
+			h.serveFile(w, r, d, m, rel, http.StatusOK)
+			return
+		}
+	}
+	if h.servers == nil {
+		writePage(w, r, http.StatusServiceUnavailable, "Server-rendered apps are unavailable", "This berth has no container engine to run the app's server.")
+		return
+	}
+	h.servers.ServeHTTP(w, r, d)
+}
+
 func has(m *artifacts.Manifest, name string) bool {
 	_, ok := m.Files[name]
 	return ok

@@ -23,6 +23,10 @@ type EnvVar struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// EnvAAD is the additional data a variable's value is sealed with: it binds
+// the ciphertext to its project and key, so it cannot be moved to another row.
+func EnvAAD(projectID, key string) []byte { return []byte(projectID + "\x00" + key) }
+
 // ValidTarget reports whether t names an env var target.
 func ValidTarget(t string) bool { return t == TargetBuild || t == TargetRuntime || t == TargetAll }
 

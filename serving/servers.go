@@ -1,0 +1,344 @@
+package serving
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/store"
+)
+
+// ServersConfig configures the Node servers of server-rendered deployments.
+type ServersConfig struct {
+	Image        string
+	Instance     string
+	IdleTimeout  time.Duration  // stop a server this long after its last request (default 10m)
+	MaxRunning   int            // at most this many at once; the least recently used goes first (default 8)
+	ReapEvery    time.Duration  // how often idle and crashed servers are looked for (default 15s)
+	StartTimeout time.Duration  // how long a server may take to answer HTTP (default 60s)
+	Limits       sandbox.Limits // per server
+	// Env returns the runtime environment ("K=V") of a deployment.
+	Env func(ctx context.Context, d *store.Deployment) ([]string, error)
+}
+
+// Servers starts a deployment's Node server on its first request, proxies
+// to it, and stops it when idle, when evicted, or at shutdown.
+type Servers struct {
+	cfg       ServersConfig
+	sb        *sandbox.Sandbox
+	store     artifacts.Store
+	log       *slog.Logger
+	transport *http.Transport
+	group     singleflight.Group
+	starts    atomic.Int64 // containers started, for tests and metrics
+
+	mu      sync.Mutex
+	running map[string]*nodeServer
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// nodeServer is one running server container.
+type nodeServer struct {
+	deploymentID string
+	containerID  string
+	addr         string
+	proxy        http.Handler
+	lastUsed     atomic.Int64 // unix nanoseconds of the last request's start or end
+	inflight     atomic.Int64
+}
+
+func (n *nodeServer) touch() { n.lastUsed.Store(time.Now().UnixNano()) }
+
+// NewServers returns a manager; Start runs its reaper.
+func NewServers(cfg ServersConfig, sb *sandbox.Sandbox, st artifacts.Store, log *slog.Logger) *Servers {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.MaxRunning <= 0 {
+		cfg.MaxRunning = 8
+	}
+	if cfg.ReapEvery <= 0 {
+		cfg.ReapEvery = 15 * time.Second
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	return &Servers{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*nodeServer{}}
+}
+
+// Start removes server containers a previous run of this instance left
+// (found by label; they start again on demand) and starts the reaper.
+func (s *Servers) Start(ctx context.Context) error {
+	n, err := s.sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelRole: "server", sandbox.LabelInstance: s.cfg.Instance})
+	if err != nil {
+		s.log.Warn("remove leftover server containers", slog.Any("err", err))
+	} else if n > 0 {
+		s.log.Info("removed leftover server containers", slog.Int("count", n))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.cfg.ReapEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.reap(ctx)
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the reaper and removes every server container.
+func (s *Servers) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	all := make([]*nodeServer, 0, len(s.running))
+	for _, n := range s.running {
+		all = append(all, n)
+	}
+	s.running = map[string]*nodeServer{}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, n := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sb.Remove(ctx, n.containerID)
+		}()
+	}
+	wg.Wait()
+	s.transport.CloseIdleConnections()
+}
+
+// Starts reports how many server containers were started.
+func (s *Servers) Starts() int64 { return s.starts.Load() }
+
+// Running reports the container id of deploymentID's server, if it runs.
+func (s *Servers) Running(deploymentID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.running[deploymentID]
+	if !ok {
+		return "", false
+	}
+	return n.containerID, true
+}
+
+// get returns the deployment's server, starting it if needed; concurrent
+// callers for one deployment share one start.
+func (s *Servers) get(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+	s.mu.Lock()
+	n, ok := s.running[d.ID]
+	s.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	v, err, _ := s.group.Do(d.ID, func() (any, error) {
+		s.mu.Lock()
+		n, ok := s.running[d.ID]
+		s.mu.Unlock()
+		if ok {
+			return n, nil
+		}
+		return s.start(context.WithoutCancel(ctx), d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*nodeServer), nil
+}
+
+func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+	s.evictFor(ctx)
+	env, err := s.cfg.Env(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("runtime environment: %w", err)
+	}
+	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
+		return nil, err
+	}
+	bundle, _, err := s.store.Get(ctx, d.ArtifactKey+artifacts.ServerBundle)
+	if err != nil {
+		return nil, fmt.Errorf("fetch server bundle: %w", err)
+	}
+	defer bundle.Close()
+	tarStream, err := gzip.NewReader(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("read server bundle: %w", err)
+	}
+	env = append(env, "PORT=3000", "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1")
+	srv, err := s.sb.StartServer(ctx, sandbox.ServerSpec{Port: 3000, Spec: sandbox.Spec{
+		Image:   s.cfg.Image,
+		Cmd:     []string{"node", "server.js"},
+		Env:     env,
+		WorkDir: "/app",
+		User:    "node",
+		Labels: map[string]string{
+			sandbox.LabelRole:      "server",
+			sandbox.LabelInstance:  s.cfg.Instance,
+			"dev.berth.deployment": d.ID,
+		},
+		Limits: s.cfg.Limits,
+		Files:  []sandbox.CopyIn{{Dir: "/app", Tar: tarStream}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	s.starts.Add(1)
+	if err := s.waitHTTP(ctx, srv); err != nil {
+		s.sb.Remove(ctx, srv.ContainerID)
+		return nil, err
+	}
+	n := &nodeServer{deploymentID: d.ID, containerID: srv.ContainerID, addr: srv.Addr}
+	n.proxy = newProxy(srv.Addr, s.transport, s.log)
+	n.touch()
+	s.mu.Lock()
+	s.running[d.ID] = n
+	s.mu.Unlock()
+	s.log.Info("started server", slog.String("deployment", d.ID), slog.String("addr", srv.Addr))
+	return n, nil
+}
+
+// waitHTTP waits for an HTTP answer, any status: a TCP connect is not
+// enough, since Docker's port proxy accepts before the app listens.
+func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := 0; ; i++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.Addr+"/", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if i%10 == 9 {
+			if ok, err := s.sb.Running(ctx, srv.ContainerID); err == nil && !ok {
+				tail, _ := s.sb.Tail(context.WithoutCancel(ctx), srv.ContainerID, 20)
+				return fmt.Errorf("the app's server exited while starting:\n%s", tail)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the app's server did not answer HTTP within %s", s.cfg.StartTimeout)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// evictFor makes room for one more server by stopping the least recently
+// used idle ones.
+func (s *Servers) evictFor(ctx context.Context) {
+	s.mu.Lock()
+	var victims []*nodeServer
+	if len(s.running) >= s.cfg.MaxRunning {
+		all := make([]*nodeServer, 0, len(s.running))
+		for _, n := range s.running {
+			all = append(all, n)
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].lastUsed.Load() < all[j].lastUsed.Load() })
+		for _, n := range all {
+			if len(s.running) < s.cfg.MaxRunning {
+				break
+			}
+			if n.inflight.Load() > 0 {
+				continue
+			}
+			delete(s.running, n.deploymentID)
+			victims = append(victims, n)
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range victims {
+		s.log.Info("evicted server", slog.String("deployment", n.deploymentID))
+		s.sb.Remove(ctx, n.containerID)
+	}
+}
+
+// reap stops servers idle since IdleTimeout and forgets crashed ones.
+func (s *Servers) reap(ctx context.Context) {
+	cutoff := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
+	s.mu.Lock()
+	all := make([]*nodeServer, 0, len(s.running))
+	for _, n := range s.running {
+		all = append(all, n)
+	}
+	s.mu.Unlock()
+	for _, n := range all {
+		idle := n.inflight.Load() == 0 && n.lastUsed.Load() < cutoff
+		running, err := s.sb.Running(ctx, n.containerID)
+		if err != nil && !idle {
+			continue
+		}
+		if idle || !running {
+			s.forget(ctx, n, map[bool]string{true: "idle", false: "exited"}[idle])
+		}
+	}
+}
+
+// forget removes n (if it is still the registered server of its deployment).
+func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
+	s.mu.Lock()
+	if s.running[n.deploymentID] == n {
+		delete(s.running, n.deploymentID)
+	}
+	s.mu.Unlock()
+	s.log.Info("stopped server", slog.String("deployment", n.deploymentID), slog.String("reason", why))
+	if err := s.sb.Remove(ctx, n.containerID); err != nil {
+		s.log.Warn("remove server container", slog.Any("err", err))
+	}
+}
+
+// ServeHTTP proxies r to d's server. A GET or HEAD that fails because the
+// server died is retried once on a fresh server.
+func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
+	for attempt := 0; attempt < 2; attempt++ {
+		n, err := s.get(r.Context(), d)
+		if err != nil {
+			s.log.Error("start server", slog.String("deployment", d.ID), slog.Any("err", err))
+			writePage(w, r, http.StatusBadGateway, "The app's server could not start", "berth could not start this deployment's server. Its logs are in berth's log.")
+			return
+		}
+		retry := attempt == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+		failed := &upstreamFailure{}
+		n.inflight.Add(1)
+		n.touch()
+		n.proxy.ServeHTTP(w, r.WithContext(withFailure(r.Context(), failed, retry)))
+		n.touch()
+		n.inflight.Add(-1)
+		if !failed.happened || !failed.deferred {
+			return
+		}
+		// The upstream refused before anything was written: if the
+		// container died, drop it and try once more on a new one.
+		if ok, err := s.sb.Running(r.Context(), n.containerID); err == nil && !ok {
+			s.forget(context.WithoutCancel(r.Context()), n, "crashed")
+		}
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package serving
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/store"
+)
+
+// testServerJS is a stand-in app server: it listens only after a second (so
+// readiness must wait for HTTP, not TCP), echoes what it received, streams,
+// and can be told to crash.
+const testServerJS = `
+const http = require('http');
+const server = http.createServer((req, res) => {
+  if (req.url === '/crash') { res.end('bye'); setTimeout(() => process.exit(1), 20); return; }
+  if (req.url === '/stream') {
+    res.writeHead(200, {'content-type': 'text/plain'});
+    let i = 0;
+    const t = setInterval(() => { i++; res.write('chunk ' + i + '\n'); if (i === 3) { clearInterval(t); res.end(); } }, 400);
+    return;
+  }
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('connection', 'keep-alive, x-secret-hop');
+  res.setHeader('x-secret-hop', 'must not pass');
+  res.end(JSON.stringify({url: req.url, host: req.headers.host, xff: req.headers['x-forwarded-for'],
+    proto: req.headers['x-forwarded-proto'], fhost: req.headers['x-forwarded-host'], hop: req.headers['x-hop'] || '',
+    env: process.env.GREETING, node_env: process.env.NODE_ENV, hostname: require('os').hostname()}));
+});
+setTimeout(() => server.listen(process.env.PORT, process.env.HOSTNAME), 1000);
+`
+
+func requireDocker(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Docker; skipped under -short")
+	}
+	img := os.Getenv("BERTH_BUILD_IMAGE")
+	if img == "" {
+		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
+	}
+	return img
+}
+
+type serversEnv struct {
+	servers  *Servers
+	instance string
+	deploy   func(id string) *store.Deployment
+}
+
+func newTestServers(t *testing.T, cfg ServersConfig) serversEnv {
+	t.Helper()
+	cfg.Image = requireDocker(t)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	sb, err := sandbox.New(context.Background(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Ping(context.Background()); err != nil {
+		t.Fatalf("docker engine not reachable: %v", err)
+	}
+	st, err := artifacts.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "server.js", Mode: 0o644, Size: int64(len(testServerJS)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(testServerJS))
+	tw.Close()
+	zw.Close()
+	bundle := buf.Bytes()
+	cfg.Instance = "test-" + store.NewID(4)
+	cfg.Env = func(context.Context, *store.Deployment) ([]string, error) { return []string{"GREETING=hello"}, nil }
+	s := NewServers(cfg, sb, st, log)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		sb.RemoveLabelled(context.Background(), map[string]string{sandbox.LabelInstance: cfg.Instance})
+		sb.Close()
+	})
+	return serversEnv{servers: s, instance: cfg.Instance, deploy: func(id string) *store.Deployment {
+		key := "deployments/" + id + "/"
+		if err := st.Put(context.Background(), key+artifacts.ServerBundle, bytes.NewReader(bundle), int64(len(bundle)), "application/gzip"); err != nil {
+			t.Fatal(err)
+		}
+		return &store.Deployment{ID: id, ArtifactKey: key, OutputType: "nextjs-standalone", State: store.StateReady}
+	}}
+}
+
+func containers(t *testing.T, label string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+label).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+func get(t *testing.T, s *Servers, d *store.Deployment, path string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "http://app.localhost"+path, nil)
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req, d)
+	var body map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	return rec.Code, body
+}
+
+func TestColdStartSingleflight(t *testing.T) {
+	env := newTestServers(t, ServersConfig{})
+	d := env.deploy("single")
+	var wg sync.WaitGroup
+	codes := make([]int, 100)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = get(t, env.servers, d, "/")
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, c)
+		}
+	}
+	if n := env.servers.Starts(); n != 1 {
+		t.Errorf("100 cold requests started %d containers, want 1", n)
+	}
+	if ids := containers(t, "dev.berth.deployment=single"); len(ids) != 1 {
+		t.Errorf("containers for the deployment: %v, want exactly one", ids)
+	}
+}
+
+func TestIdleReapCountsFromLastRequest(t *testing.T) {
+	env := newTestServers(t, ServersConfig{IdleTimeout: 1500 * time.Millisecond, ReapEvery: 100 * time.Millisecond})
+	d := env.deploy("idle")
+	if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
+		t.Fatalf("first request: %d", code)
+	}
+	first, _ := env.servers.Running(d.ID)
+	// Keep it busy for twice the idle timeout: it must not be reaped.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+		if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
+			t.Fatalf("request while in use: %d", code)
+		}
+	}
+	if id, ok := env.servers.Running(d.ID); !ok || id != first || env.servers.Starts() != 1 {
+		t.Fatalf("server replaced or reaped while in use (running %v, id changed %v, starts %d)", ok, id != first, env.servers.Starts())
+	}
+	// Then idle: gone shortly after the timeout.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := env.servers.Running(d.ID); !ok && len(containers(t, "dev.berth.deployment=idle")) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle server not reaped within 5s after its last request")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestCrashedServerRestarts(t *testing.T) {
+	env := newTestServers(t, ServersConfig{ReapEvery: time.Hour})
+	d := env.deploy("crash")
+	if code, _ := get(t, env.servers, d, "/crash"); code != http.StatusOK {
+		t.Fatalf("crash request: %d", code)
+	}
+	first, _ := env.servers.Running(d.ID)
+	time.Sleep(300 * time.Millisecond) // let the process exit
+	code, body := get(t, env.servers, d, "/")
+	if code != http.StatusOK || body["url"] != "/" {
+		t.Fatalf("request after crash: %d %v", code, body)
+	}
+	second, _ := env.servers.Running(d.ID)
+	if second == first || env.servers.Starts() != 2 {
+		t.Errorf("want a new container after the crash (starts %d)", env.servers.Starts())
+	}
+}
+
+func TestEvictsLeastRecentlyUsed(t *testing.T) {
+	env := newTestServers(t, ServersConfig{MaxRunning: 1})
+	a, b := env.deploy("lru-a"), env.deploy("lru-b")
+	get(t, env.servers, a, "/")
+	get(t, env.servers, b, "/")
+	if _, ok := env.servers.Running(a.ID); ok {
+		t.Error("the least recently used server still runs over the cap")
+	}
+	if ids := containers(t, "dev.berth.deployment=lru-a"); len(ids) != 0 {
+		t.Errorf("evicted server's container still exists: %v", ids)
+	}
+	if _, ok := env.servers.Running(b.ID); !ok {
+		t.Error("the new server is not running")
+	}
+}
+
+func TestCloseRemovesServers(t *testing.T) {
+	env := newTestServers(t, ServersConfig{})
+	get(t, env.servers, env.deploy("close-a"), "/")
+	get(t, env.servers, env.deploy("close-b"), "/")
+	if n := len(containers(t, sandbox.LabelInstance+"="+env.instance)); n != 2 {
+		t.Fatalf("%d containers before Close, want 2", n)
+	}
+	env.servers.Close()
+	if ids := containers(t, sandbox.LabelInstance+"="+env.instance); len(ids) != 0 {
+		t.Errorf("containers left after Close: %v", ids)
+	}
+}
+
+// TestProxyHeadersAndStreaming drives the proxy through a real HTTP server:
+// forwarded headers are set, the visitor's Host kept, hop-by-hop headers
+// dropped both ways, runtime env present, and a streamed body arrives in
+// pieces.
+func TestProxyHeadersAndStreaming(t *testing.T) {
+	env := newTestServers(t, ServersConfig{})
+	d := env.deploy("proxy")
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.servers.ServeHTTP(w, r, d) }))
+	defer front.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/hello?x=1", nil)
+	req.Host = "proxy-preview.localhost"
+	req.Header.Set("Connection", "x-hop")
+	req.Header.Set("X-Hop", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body["host"] != "proxy-preview.localhost" || body["fhost"] != "proxy-preview.localhost" || body["proto"] != "http" ||
+		body["xff"] != "127.0.0.1" || body["url"] != "/hello?x=1" || body["env"] != "hello" || body["node_env"] != "production" {
+		t.Errorf("upstream saw %v", body)
+	}
+	if body["hop"] != "" {
+		t.Errorf("hop-by-hop request header reached the app: %v", body["hop"])
+	}
+	if resp.Header.Get("X-Secret-Hop") != "" {
+		t.Error("hop-by-hop response header reached the visitor")
+	}
+
+	resp, err = http.Get(front.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "chunk 1\n" {
+		t.Fatalf("first chunk %q: %v", line, err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("first chunk took %s: the response was buffered", waited)
+	}
+}
+
+// testWriter sends log output to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
