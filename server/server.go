@@ -122,7 +122,10 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/", s.handleRoot)
 
+	e.POST("/v1/session", s.handleTokenSignIn)
 	v1 := e.Group("/v1", s.authenticate)
+	v1.GET("/session", s.handleGetSession)
+	v1.DELETE("/session", s.handleSignOut)
 	v1.POST("/projects", s.handleCreateProject)
 	v1.GET("/projects", s.handleListProjects)
 	v1.GET("/projects/:id", s.handleGetProject)
