@@ -47,7 +47,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			code = "error"
 		}
 		msg = http.StatusText(he.Code) + "."
-		if m, ok := he.Message.(string); ok && he.Code < 500 {
+		if m, ok := he.Message.(string); ok && he.Code < 500 && m != http.StatusText(he.Code) {
 			msg = m
 		}
 	}

@@ -19,12 +19,12 @@ import (
 // applies guarded state transitions, stores both in one transaction per
 // batch, fans them out to live viewers, and only then acks.
 type eventWriter struct {
-	db      *store.DB
-	js      jetstream.JetStream
-	nc      *nats.Conn
-	broker  *broker
-	onReady func(context.Context, *store.Deployment)
-	log     *slog.Logger
+	db        *store.DB
+	js        jetstream.JetStream
+	nc        *nats.Conn
+	broker    *broker
+	onApplied func(context.Context, store.DeploymentTransition)
+	log       *slog.Logger
 
 	cursors map[string]*store.LogCursor // owned by the loop goroutine
 	in      chan jetstream.Msg
@@ -35,8 +35,8 @@ type eventWriter struct {
 
 const maxBatch = 512
 
-func newEventWriter(db *store.DB, js jetstream.JetStream, nc *nats.Conn, b *broker, onReady func(context.Context, *store.Deployment), log *slog.Logger) *eventWriter {
-	return &eventWriter{db: db, js: js, nc: nc, broker: b, onReady: onReady, log: log,
+func newEventWriter(db *store.DB, js jetstream.JetStream, nc *nats.Conn, b *broker, onApplied func(context.Context, store.DeploymentTransition), log *slog.Logger) *eventWriter {
+	return &eventWriter{db: db, js: js, nc: nc, broker: b, onApplied: onApplied, log: log,
 		cursors: map[string]*store.LogCursor{}, in: make(chan jetstream.Msg, 4*maxBatch)}
 }
 
@@ -106,7 +106,32 @@ func (w *eventWriter) loop(ctx context.Context) {
 				break drain
 			}
 		}
-		w.process(ctx, batch)
+		w.processUntilStored(ctx, batch)
+	}
+}
+
+// processUntilStored retries a batch until it is stored (or berth stops)
+// before taking newer events: storing them first would move the deployment's
+// event sequence past the failed ones, which would then be skipped as
+// already applied. Meanwhile the batch is kept from being redelivered.
+func (w *eventWriter) processUntilStored(ctx context.Context, batch []jetstream.Msg) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := w.process(ctx, batch)
+		if err == nil {
+			return
+		}
+		w.log.Error("store events; retrying", slog.Any("err", err))
+		w.cursors = map[string]*store.LogCursor{} // may be ahead of what was stored
+		for _, m := range batch {
+			m.InProgress()
+		}
+		select {
+		case <-ctx.Done():
+			return // unacked: JetStream redelivers them to the next run
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -122,21 +147,26 @@ func (w *eventWriter) cursor(ctx context.Context, id string) (*store.LogCursor, 
 	return &c, nil
 }
 
-func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) {
+// knownStates are the states an event may carry; anything else is dropped
+// like a malformed event, so one bad message cannot wedge the stream.
+var knownStates = map[string]bool{store.StateBuilding: true, store.StateUploading: true,
+	store.StateReady: true, store.StateError: true, store.StateCancelled: true}
+
+func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) error {
 	b := store.EventBatch{Seqs: map[string]uint64{}}
 	lines := map[string][]store.LogLine{}
 	var order []string
 	for _, m := range batch {
 		var ev queue.Event
 		meta, err := m.Metadata()
-		if err != nil || json.Unmarshal(m.Data(), &ev) != nil || ev.DeploymentID == "" {
+		if err != nil || json.Unmarshal(m.Data(), &ev) != nil || ev.DeploymentID == "" ||
+			(ev.Kind == queue.KindState && !knownStates[ev.State]) {
 			w.log.Error("drop malformed event", slog.String("subject", m.Subject()))
 			continue
 		}
 		cur, err := w.cursor(ctx, ev.DeploymentID)
 		if err != nil {
-			w.fail(batch, err)
-			return
+			return err
 		}
 		seq := meta.Sequence.Stream
 		if seq <= cur.EventSeq {
@@ -162,8 +192,7 @@ func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) {
 	}
 	applied, err := w.db.WriteEvents(ctx, b)
 	if err != nil {
-		w.fail(batch, err)
-		return
+		return err
 	}
 	for _, id := range order {
 		w.broker.publish(id, update{lines: lines[id]})
@@ -174,6 +203,7 @@ func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) {
 	for _, m := range batch {
 		m.Ack()
 	}
+	return nil
 }
 
 // settle follows up one transition: a refused "building" means the
@@ -188,23 +218,13 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 		}
 		return
 	}
+	// Follow-ups (promotion to production) happen before viewers hear
+	// "ready", so a client that then opens the project host finds it.
+	if w.onApplied != nil {
+		w.onApplied(ctx, t)
+	}
 	w.broker.publish(t.DeploymentID, update{state: t.To, err: t.Error})
 	if store.Terminal(t.To) {
 		delete(w.cursors, t.DeploymentID)
-	}
-	if t.To == store.StateReady && w.onReady != nil {
-		if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil {
-			w.onReady(ctx, d)
-		}
-	}
-}
-
-// fail hands the batch back for redelivery and forgets cached cursors, which
-// may be ahead of what was stored.
-func (w *eventWriter) fail(batch []jetstream.Msg, err error) {
-	w.log.Error("store events; will retry", slog.Any("err", err))
-	w.cursors = map[string]*store.LogCursor{}
-	for _, m := range batch {
-		m.NakWithDelay(time.Second)
 	}
 }

@@ -77,7 +77,7 @@ func (db *DB) UserByAPIKey(ctx context.Context, token string) (*User, error) {
 // APIKeys lists a user's keys, newest first.
 func (db *DB) APIKeys(ctx context.Context, userID string) ([]*APIKey, error) {
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys WHERE user_id = ? ORDER BY created_at DESC`, userID)
+		`SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}

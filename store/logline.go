@@ -60,14 +60,15 @@ func (db *DB) WriteEvents(ctx context.Context, b EventBatch) ([]bool, error) {
 	}
 	defer tx.Rollback()
 	if len(b.Lines) > 0 {
+		// Lines of a deployment deleted meanwhile are dropped, not a failure.
 		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO deployment_logs (deployment_id, line, stream, text, at)
-			VALUES (?, ?, ?, ?, ?)`)
+			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?)`)
 		if err != nil {
 			return nil, fmt.Errorf("prepare log append: %w", err)
 		}
 		defer stmt.Close()
 		for _, l := range b.Lines {
-			if _, err := stmt.ExecContext(ctx, l.DeploymentID, l.Line, l.Stream, l.Text, millis(l.At)); err != nil {
+			if _, err := stmt.ExecContext(ctx, l.DeploymentID, l.Line, l.Stream, l.Text, millis(l.At), l.DeploymentID); err != nil {
 				return nil, fmt.Errorf("append log line: %w", err)
 			}
 		}

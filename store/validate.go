@@ -22,7 +22,9 @@ func Slugify(name string) string {
 	if len(s) > 40 {
 		s = strings.TrimRight(s[:40], "-")
 	}
-	s = strings.TrimSuffix(s, "-preview")
+	for strings.HasSuffix(s, "-preview") {
+		s = strings.TrimRight(strings.TrimSuffix(s, "-preview"), "-")
+	}
 	if s == "" {
 		s = "project"
 	}
