@@ -146,6 +146,12 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.server, err = server.New(server.Config{
 		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
+		GitHubEnabled: cfg.GitHubClientID != "",
+		GitHub: server.GitHubConfig{
+			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,
+			APIURL: cfg.GitHubAPIURL, WebURL: cfg.GitHubURL, Token: cfg.GitHubToken,
+			AllowedUsers: cfg.AllowedGitHubUsers, AllowedOrgs: cfg.AllowedGitHubOrgs,
+		},
 	}, server.Deps{
 		DB: m.db, NC: m.queue.Conn(), JS: m.queue.JetStream(), Secrets: secrets, Serving: m.serving, Log: m.log,
 		Checks: []server.Check{
@@ -155,6 +161,7 @@ func (m *Main) Run(ctx context.Context) error {
 			{Name: "docker", Ping: m.sandbox.Ping},
 		},
 		OnDelete: m.forgetDeployments,
+		OnRetire: m.retireDeployments,
 	})
 	if err != nil {
 		return err
@@ -228,6 +235,13 @@ func (m *Main) forgetDeployments(ids []string) {
 			}
 		}
 	}()
+}
+
+// retireDeployments stops the servers of closed pull requests' previews.
+func (m *Main) retireDeployments(ids []string) {
+	for _, id := range ids {
+		m.servers.Stop(id)
+	}
 }
 
 // instanceID returns this data directory's stable id, creating it once.

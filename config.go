@@ -36,6 +36,15 @@ type Config struct {
 	ServerMemoryMB   int64
 	ExtraCAFile      string
 	NATSListen       string
+
+	GitHubClientID      string
+	GitHubClientSecret  string
+	GitHubWebhookSecret string
+	GitHubAPIURL        string
+	GitHubURL           string
+	GitHubToken         string
+	AllowedGitHubUsers  []string
+	AllowedGitHubOrgs   []string
 }
 
 // LoadConfig parses args (after "serve"), with defaults taken from the
@@ -106,8 +115,20 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.ServerMemoryMB, "server-memory-mb", envInt("BERTH_SERVER_MEMORY_MB", 1024), "memory limit of one app server, MiB")
 	fs.StringVar(&c.ExtraCAFile, "extra-ca-file", env("BERTH_EXTRA_CA_FILE", ""), "CA bundle copied into containers")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("BERTH_NATS_LISTEN", ""), "also accept NATS clients on this address")
+	fs.StringVar(&c.GitHubClientID, "github-client-id", env("BERTH_GITHUB_CLIENT_ID", ""), "GitHub OAuth app client id (enables sign-in with GitHub)")
+	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", env("BERTH_GITHUB_CLIENT_SECRET", ""), "GitHub OAuth app client secret")
+	fs.StringVar(&c.GitHubWebhookSecret, "github-webhook-secret", env("BERTH_GITHUB_WEBHOOK_SECRET", ""), "secret GitHub signs webhook deliveries with")
+	fs.StringVar(&c.GitHubAPIURL, "github-api-url", env("BERTH_GITHUB_API_URL", "https://api.github.com/"), "GitHub REST API base URL")
+	fs.StringVar(&c.GitHubURL, "github-url", env("BERTH_GITHUB_URL", "https://github.com"), "GitHub web URL (OAuth pages, clone URLs)")
+	fs.StringVar(&c.GitHubToken, "github-token", env("BERTH_GITHUB_TOKEN", ""), "token for repository calls when a project's owner has none")
+	users := fs.String("allowed-github-users", env("BERTH_ALLOWED_GITHUB_USERS", ""), "comma-separated GitHub logins allowed to sign in")
+	orgs := fs.String("allowed-github-orgs", env("BERTH_ALLOWED_GITHUB_ORGS", ""), "comma-separated GitHub organisations whose members may sign in")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.AllowedGitHubUsers, c.AllowedGitHubOrgs = splitList(*users), splitList(*orgs)
+	if (c.GitHubClientID == "") != (c.GitHubClientSecret == "") {
+		errs = append(errs, errors.New("BERTH_GITHUB_CLIENT_ID and BERTH_GITHUB_CLIENT_SECRET go together"))
 	}
 	if c.RuntimeImage == "" {
 		c.RuntimeImage = c.BuildImage
@@ -123,4 +144,14 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))
 	}
 	return c, errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/queue"
@@ -140,7 +142,11 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		ref = job.CommitSHA
 	}
 	em.system("Cloning %s at %s", job.GitURL, orDefault(ref))
-	commit, err := fetchSource(ctx, Source{URL: job.GitURL, Ref: job.Ref, SHA: job.CommitSHA}, src)
+	auth, err := p.gitAuth(job)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	commit, err := fetchSource(ctx, Source{URL: job.GitURL, Ref: job.Ref, SHA: job.CommitSHA, Auth: auth}, src)
 	if err != nil {
 		return queue.Event{}, err
 	}
@@ -187,6 +193,22 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 	return queue.Event{State: "ready", OutputType: out.Type, ArtifactKey: prefix}, nil
+}
+
+// gitAuth opens the job's clone token, if any. It authenticates go-git on
+// the host; the container never sees it.
+func (p *Pool) gitAuth(job queue.BuildJob) (transport.AuthMethod, error) {
+	if len(job.GitToken) == 0 {
+		return nil, nil
+	}
+	if p.secrets == nil {
+		return nil, errors.New("this worker has no secret key to open the clone token")
+	}
+	token, err := p.secrets.Open(job.GitToken, queue.GitTokenAAD(job.DeploymentID))
+	if err != nil {
+		return nil, fmt.Errorf("open clone token: %w", err)
+	}
+	return &githttp.BasicAuth{Username: "x-access-token", Password: string(token)}, nil
 }
 
 func (p *Pool) openEnv(job queue.BuildJob) (map[string]string, error) {

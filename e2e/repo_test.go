@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -80,4 +81,20 @@ func commitAll(t *testing.T, dir, msg string, init bool) string {
 		t.Fatal(err)
 	}
 	return h.String()
+}
+
+// gitCheckoutNew creates branch from HEAD and checks it out.
+func gitCheckoutNew(t *testing.T, dir, branch string) {
+	t.Helper()
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Branch: plumbing.NewBranchReferenceName(branch), Create: true}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,16 +3,26 @@
 # project templates. Idempotent: a package already unpacked is skipped.
 #
 #   scripts/fixtures.sh DIR    unpack into DIR/<package name>/
+#
+# A scoped package lands where node_modules would put it: @scope/name unpacks
+# into DIR/@scope/name/. Every spec must pin an exact version.
 set -euo pipefail
 
 dir="${1:?usage: $0 DIR}"
 packages=(
 	"create-vite@9.3.0"
+	"create-next-app@15.5.28"
+	"@fontsource/inter@5.3.0"
+	"@octokit/webhooks-examples@7.6.1"
 )
 
 mkdir -p "$dir"
 for spec in "${packages[@]}"; do
-	name="${spec%@*}"
+	name="${spec%@*}" # the last @ starts the version; a scope's @ is first
+	if [[ -z "$name" || "$name" == "$spec" ]]; then
+		echo "fixtures: $spec: pin a version (name@x.y.z)" >&2
+		exit 1
+	fi
 	if [[ -f "$dir/$name/.complete" ]]; then
 		continue
 	fi

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,10 +69,10 @@ func (s *Server) deploy(ctx context.Context, ownerID string, p *store.Project, d
 		d.Branch = d.Ref
 	}
 	if d.GitURL == "" {
-		d.GitURL = p.GitURL
+		d.GitURL, _ = s.cloneURL(p)
 	}
 	if d.GitURL == "" {
-		return nil, store.Errorf(store.EINVALID, "The project has no git_url to build from.")
+		return nil, store.Errorf(store.EINVALID, "The project has no git_url or github_repo to build from.")
 	}
 	if err := s.deps.DB.CreateDeployment(ctx, d); err != nil {
 		return nil, err
@@ -82,6 +83,9 @@ func (s *Server) deploy(ctx context.Context, ownerID string, p *store.Project, d
 			To: store.StateError, At: time.Now(), Error: "The build could not be queued; try again."})
 		return nil, err
 	}
+	if d.CommitSHA != "" {
+		s.github.notify(d.ID, store.StateQueued)
+	}
 	return d, nil
 }
 
@@ -90,11 +94,19 @@ func (s *Server) enqueue(ctx context.Context, ownerID string, p *store.Project, 
 	if err != nil {
 		return err
 	}
-	return queue.PublishJob(ctx, s.deps.JS, queue.BuildJob{
+	job := queue.BuildJob{
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
 		Env: env, QueuedAt: d.CreatedAt,
-	})
+	}
+	// The token goes only to GitHub's own clone URL, sealed; the worker
+	// uses it on the host and never hands it to the container.
+	if strings.HasPrefix(d.GitURL, s.cfg.GitHub.webURL()+"/") {
+		if token := s.repoToken(ctx, ownerID); token != "" {
+			job.GitToken = s.deps.Secrets.Seal([]byte(token), queue.GitTokenAAD(d.ID))
+		}
+	}
+	return queue.PublishJob(ctx, s.deps.JS, job)
 }
 
 func (s *Server) handleListDeployments(c echo.Context) error {
@@ -145,6 +157,7 @@ func (s *Server) handleCancel(c echo.Context) error {
 	}
 	s.publishCancel(d.ID)
 	s.broker.publish(d.ID, update{state: store.StateCancelled, err: "Cancelled."})
+	s.github.notify(d.ID, store.StateCancelled)
 	if d, err = s.deps.DB.Deployment(ctx, u.ID, d.ID); err != nil {
 		return err
 	}
@@ -195,10 +208,28 @@ func (s *Server) handlePromote(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.projectOut(p))
 }
 
-// onReady promotes a ready deployment of the production branch, as a push to
-// production would on any hosted platform.
-func (s *Server) onReady(ctx context.Context, d *store.Deployment) {
-	if d.Trigger == "redeploy" {
+// onApplied follows up a stored state change: GitHub hears of it, and a
+// ready deployment of the production branch is promoted.
+func (s *Server) onApplied(ctx context.Context, t store.DeploymentTransition) {
+	if store.Terminal(t.To) {
+		s.github.notify(t.DeploymentID, t.To)
+	}
+	if t.To != store.StateReady && !(t.To == store.StateBuilding && t.CommitSHA != "") {
+		return
+	}
+	d, err := s.deps.DB.DeploymentByID(ctx, t.DeploymentID)
+	if err != nil {
+		return
+	}
+	if t.To == store.StateBuilding {
+		// Webhook and redeploy deployments said "pending" when queued;
+		// an API deployment of a branch learns its commit only now.
+		if d.Trigger == "api" {
+			s.github.notify(d.ID, t.To)
+		}
+		return
+	}
+	if d.Trigger == "redeploy" || d.Trigger == "pull_request" {
 		return
 	}
 	p, err := s.deps.DB.Project(ctx, s.ownerOf(ctx, d), d.ProjectID)

@@ -32,12 +32,3 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	}
 	return c.JSON(status, map[string]any{"status": state, "checks": checks})
 }
-
-// handleRoot answers the bare domain until the dashboard is in place.
-func (s *Server) handleRoot(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{
-		"name":    "berth",
-		"version": s.cfg.Version,
-		"api":     "/v1",
-	})
-}

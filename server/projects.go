@@ -27,6 +27,7 @@ type createProjectRequest struct {
 	InstallCommand   string `json:"install_command"`
 	BuildCommand     string `json:"build_command"`
 	OutputDir        string `json:"output_dir"`
+	AllowForkPRs     bool   `json:"allow_fork_prs"`
 }
 
 func (s *Server) handleCreateProject(c echo.Context) error {
@@ -37,7 +38,11 @@ func (s *Server) handleCreateProject(c echo.Context) error {
 	p := &store.Project{
 		OwnerID: currentUser(c).ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: req.GitHubRepo,
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
-		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir,
+		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, AllowForkPRs: req.AllowForkPRs,
+	}
+	if p.ProductionBranch == "" && p.GitHubRepo != "" {
+		// Linking a repository makes its default branch production.
+		p.ProductionBranch = s.defaultBranch(c.Request().Context(), p.OwnerID, p.GitHubRepo)
 	}
 	if err := s.deps.DB.CreateProject(c.Request().Context(), p); err != nil {
 		return err
@@ -86,19 +91,15 @@ func (s *Server) handleDeleteProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	deps, err := s.deps.DB.Deployments(ctx, owner, p.ID, 500)
+	ids, err := s.deps.DB.DeploymentIDs(ctx, owner, p.ID)
 	if err != nil {
 		return err
 	}
 	if err := s.deps.DB.DeleteProject(ctx, owner, p.ID); err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(deps))
-	for _, d := range deps {
-		ids = append(ids, d.ID)
-		if !store.Terminal(d.State) {
-			s.publishCancel(d.ID)
-		}
+	for _, id := range ids {
+		s.publishCancel(id) // a worker building one stops; for the others it is a no-op
 	}
 	if s.deps.OnDelete != nil && len(ids) > 0 {
 		s.deps.OnDelete(ids)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -25,6 +26,9 @@ type Config struct {
 	PublicURL  string // scheme, host and port used to print URLs
 	AdminToken string
 	Version    string
+	GitHub     GitHubConfig
+	// GitHubEnabled shows "Sign in with GitHub" (an OAuth app is configured).
+	GitHubEnabled bool
 }
 
 // Check is one readiness probe.
@@ -43,6 +47,7 @@ type Deps struct {
 	Checks   []Check
 	Log      *slog.Logger
 	OnDelete func(deploymentIDs []string) // frees a deleted project's artifacts and caches
+	OnRetire func(deploymentIDs []string) // stops serving closed pull requests' previews
 }
 
 // Server routes requests: deployment hosts to serving, everything else to
@@ -53,6 +58,7 @@ type Server struct {
 	echo   *echo.Echo
 	broker *broker
 	events *eventWriter
+	github *notifier
 	admin  *store.User
 	public *url.URL
 }
@@ -64,7 +70,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		pub = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
 	s := &Server{cfg: cfg, deps: deps, broker: newBroker(), public: pub}
-	s.events = newEventWriter(deps.DB, deps.JS, deps.NC, s.broker, s.onReady, deps.Log)
+	s.events = newEventWriter(deps.DB, deps.JS, deps.NC, s.broker, s.onApplied, deps.Log)
+	s.github = newNotifier(s)
 	s.echo = s.routes()
 	return s, nil
 }
@@ -89,6 +96,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.admin = admin
 	}
+	s.github.start()
 	if err := s.events.start(ctx); err != nil {
 		return err
 	}
@@ -103,6 +111,7 @@ func (s *Server) CloseStreams() { s.broker.closeAll() }
 func (s *Server) Close() {
 	s.broker.closeAll()
 	s.events.stop()
+	s.github.stop()
 }
 
 // previewURL is the public URL of a host label under the base domain.
@@ -120,10 +129,14 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	e.GET("/", s.handleRoot)
+	s.dashboardRoutes(e)
 
-	e.POST("/v1/session", s.handleTokenSignIn)
-	v1 := e.Group("/v1", s.authenticate)
+	limit := middleware.BodyLimit("1M") // API bodies are small; webhooks have their own limit
+	e.POST("/v1/session", s.handleTokenSignIn, limit)
+	e.GET("/auth/github", s.handleGitHubLogin)
+	e.GET("/auth/github/callback", s.handleGitHubCallback)
+	e.POST("/webhooks/github", s.handleGitHubWebhook)
+	v1 := e.Group("/v1", limit, s.authenticate)
 	v1.GET("/session", s.handleGetSession)
 	v1.DELETE("/session", s.handleSignOut)
 	v1.POST("/projects", s.handleCreateProject)
@@ -141,6 +154,8 @@ func (s *Server) routes() *echo.Echo {
 	v1.POST("/deployments/:id/cancel", s.handleCancel)
 	v1.POST("/deployments/:id/redeploy", s.handleRedeploy)
 	v1.POST("/deployments/:id/promote", s.handlePromote)
+	v1.GET("/projects/:id/webhook-deliveries", s.handleListDeliveries)
+	v1.GET("/github/repos", s.handleListRepos)
 	v1.GET("/api-keys", s.handleListAPIKeys)
 	v1.POST("/api-keys", s.handleCreateAPIKey)
 	v1.DELETE("/api-keys/:id", s.handleDeleteAPIKey)

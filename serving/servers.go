@@ -148,6 +148,18 @@ func (s *Servers) Running(deploymentID string) (string, bool) {
 	return n.containerID, true
 }
 
+// Stop removes deploymentID's server, if it runs.
+func (s *Servers) Stop(deploymentID string) {
+	s.mu.Lock()
+	n, ok := s.running[deploymentID]
+	s.mu.Unlock()
+	if ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.forget(ctx, n, "retired")
+	}
+}
+
 // get returns the deployment's server, starting it if needed; concurrent
 // callers for one deployment share one start.
 func (s *Servers) get(ctx context.Context, d *store.Deployment) (*nodeServer, error) {

@@ -79,6 +79,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
 		return
 	}
+	if d.Retired {
+		writePage(w, r, http.StatusGone, "This preview was closed", "Its pull request was closed, so it is no longer served.")
+		return
+	}
 	switch d.State {
 	case store.StateReady:
 	case store.StateError:

@@ -50,20 +50,22 @@ type Deployment struct {
 	ArtifactKey     string     `json:"-"`
 	Error           string     `json:"error"`
 	Attempt         int        `json:"attempt"`
+	PRNumber        int        `json:"pr_number,omitempty"`
+	Retired         bool       `json:"retired,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
 	BuildStartedAt  *time.Time `json:"build_started_at"`
 	BuildFinishedAt *time.Time `json:"build_finished_at"`
 }
 
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
-	trigger, output_type, artifact_key, error, attempt, created_at, build_started_at, build_finished_at`
+	trigger, output_type, artifact_key, error, attempt, pr_number, retired, created_at, build_started_at, build_finished_at`
 
 func scanDeployment(row interface{ Scan(...any) error }) (*Deployment, error) {
 	var d Deployment
 	var created int64
 	var started, finished sql.NullInt64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
-		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &created, &started, &finished)
+		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &created, &started, &finished)
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +82,9 @@ func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
 		d.ID = NewID(16)
 		d.PreviewHost = d.ID[:8] + "-preview"
 		_, err := db.write.ExecContext(ctx, `INSERT INTO deployments (id, project_id, state, ref, branch, commit_sha,
-			commit_message, git_url, preview_host, trigger, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			commit_message, git_url, preview_host, trigger, pr_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.ProjectID, d.State, d.Ref, d.Branch, d.CommitSHA, d.CommitMessage, d.GitURL, d.PreviewHost,
-			d.Trigger, millis(d.CreatedAt))
+			d.Trigger, d.PRNumber, millis(d.CreatedAt))
 		if isUniqueViolation(err) {
 			continue
 		}
@@ -123,17 +125,37 @@ func (db *DB) deploymentWhere(ctx context.Context, where string, args ...any) (*
 
 // Deployments lists ownerID's project's deployments, newest first.
 func (db *DB) Deployments(ctx context.Context, ownerID, projectID string, limit int) ([]*Deployment, error) {
-	if limit <= 0 || limit > 500 {
+	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, 500)
 	return db.deploymentList(ctx, `project_id = ? AND project_id IN (SELECT id FROM projects WHERE owner_id = ?)
-		ORDER BY created_at DESC, id DESC LIMIT ?`, projectID, ownerID, limit)
+		ORDER BY created_at DESC, rowid DESC LIMIT ?`, projectID, ownerID, limit)
 }
 
 // UnfinishedDeployments lists every deployment not yet in a terminal state,
 // oldest first; recovery at start-up walks it.
 func (db *DB) UnfinishedDeployments(ctx context.Context) ([]*Deployment, error) {
-	return db.deploymentList(ctx, "state IN ('queued', 'building', 'uploading') ORDER BY created_at")
+	return db.deploymentList(ctx, "state IN ('queued', 'building', 'uploading') ORDER BY created_at, rowid")
+}
+
+// DeploymentIDs lists every deployment id of ownerID's project.
+func (db *DB) DeploymentIDs(ctx context.Context, ownerID, projectID string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM deployments WHERE project_id = ?
+		AND project_id IN (SELECT id FROM projects WHERE owner_id = ?)`, projectID, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("list deployment ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan deployment id: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (db *DB) deploymentList(ctx context.Context, where string, args ...any) ([]*Deployment, error) {

@@ -21,6 +21,7 @@ type Project struct {
 	InstallCommand         string    `json:"install_command"`
 	BuildCommand           string    `json:"build_command"`
 	OutputDir              string    `json:"output_dir"`
+	AllowForkPRs           bool      `json:"allow_fork_prs"`
 	ProductionDeploymentID string    `json:"production_deployment_id"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
@@ -36,6 +37,7 @@ type ProjectPatch struct {
 	InstallCommand   *string `json:"install_command"`
 	BuildCommand     *string `json:"build_command"`
 	OutputDir        *string `json:"output_dir"`
+	AllowForkPRs     *bool   `json:"allow_fork_prs"`
 }
 
 // Apply copies the set fields of patch onto p.
@@ -53,17 +55,20 @@ func (patch ProjectPatch) Apply(p *Project) {
 	set(&p.InstallCommand, patch.InstallCommand)
 	set(&p.BuildCommand, patch.BuildCommand)
 	set(&p.OutputDir, patch.OutputDir)
+	if patch.AllowForkPRs != nil {
+		p.AllowForkPRs = *patch.AllowForkPRs
+	}
 }
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
-	install_command, build_command, output_dir, production_deployment_id, created_at, updated_at`
+	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at`
 
 func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
 	var prod sql.NullString
 	var created, updated int64
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
-		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &prod, &created, &updated)
+		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +95,10 @@ func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 			p.Slug = fmt.Sprintf("%s-%d", base, i)
 		}
 		_, err := db.write.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
-			production_branch, root_dir, install_command, build_command, output_dir, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
-			p.InstallCommand, p.BuildCommand, p.OutputDir, millis(now), millis(now))
+			p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now))
 		if isUniqueViolation(err) {
 			continue
 		}
@@ -135,7 +140,7 @@ func (db *DB) ProjectBySlug(ctx context.Context, slug string) (*Project, error) 
 // Projects lists ownerID's projects, oldest first.
 func (db *DB) Projects(ctx context.Context, ownerID string) ([]*Project, error) {
 	rows, err := db.read.QueryContext(ctx,
-		"SELECT "+projectColumns+" FROM projects WHERE owner_id = ? ORDER BY created_at, id", ownerID)
+		"SELECT "+projectColumns+" FROM projects WHERE owner_id = ? ORDER BY created_at, rowid", ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
@@ -163,10 +168,10 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	}
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
-		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, updated_at = ?
+		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?
 		WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		millis(p.UpdatedAt), id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/berth-dev/berth/store"
+)
+
+// deploymentPage is what the deployment page shows. The log itself arrives
+// in the browser from the API's SSE stream.
+type deploymentPage struct {
+	Project    *store.Project
+	Deployment deploymentRow
+	Terminal   bool
+}
+
+func (d *dashboard) handleDeployment(c echo.Context) error {
+	dep, err := d.s.deps.DB.Deployment(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	return d.renderDeployment(c, http.StatusOK, dep, "")
+}
+
+func (d *dashboard) renderDeployment(c echo.Context, status int, dep *store.Deployment, errMsg string) error {
+	p, err := d.s.deps.DB.Project(c.Request().Context(), currentUser(c).ID, dep.ProjectID)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	title := p.Name + " · " + dep.ID[:8]
+	return d.render(c, status, "deployment", pageView{Title: title, Nav: "projects", Error: errMsg, Page: deploymentPage{
+		Project: p, Deployment: d.deploymentRow(dep, p.ProductionDeploymentID, time.Now()), Terminal: store.Terminal(dep.State),
+	}})
+}
+
+// handleLogText returns the whole build log as text, for reading without
+// JavaScript or saving.
+func (d *dashboard) handleLogText(c echo.Context) error {
+	dep, err := d.s.deps.DB.Deployment(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+	return d.s.plainLog(c, dep.ID)
+}
+
+// handleRedeploy builds the same commit again and shows the new deployment.
+func (d *dashboard) handleRedeploy(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	old, err := d.s.deps.DB.Deployment(ctx, u.ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	p, err := d.s.deps.DB.Project(ctx, u.ID, old.ProjectID)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	dep := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
+		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: "redeploy"}
+	if dep, err = d.s.deploy(ctx, u.ID, p, dep); err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderDeployment(c, status, old, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/deployments/"+dep.ID)
+}
+
+func (d *dashboard) handleCancel(c echo.Context) error {
+	ctx := c.Request().Context()
+	dep, err := d.s.deps.DB.Deployment(ctx, currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if err := d.cancel(ctx, dep); err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderDeployment(c, status, dep, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/deployments/"+dep.ID+"?done=cancelled")
+}
+
+// cancel marks dep cancelled and tells whichever worker holds its job to
+// stop, as the API's cancel does.
+func (d *dashboard) cancel(ctx context.Context, dep *store.Deployment) error {
+	if store.Terminal(dep.State) {
+		return store.Errorf(store.ECONFLICT, "The deployment already finished (%s), so there is nothing to cancel.", dep.State)
+	}
+	ok, err := d.s.deps.DB.ApplyTransition(ctx, dep.ID, store.Transition{To: store.StateCancelled, At: time.Now(), Error: "Cancelled."})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.Errorf(store.ECONFLICT, "The deployment finished before it could be cancelled.")
+	}
+	d.s.publishCancel(dep.ID)
+	d.s.broker.publish(dep.ID, update{state: store.StateCancelled, err: "Cancelled."})
+	d.s.github.notify(dep.ID, store.StateCancelled)
+	return nil
+}
+
+func (d *dashboard) handlePromote(c echo.Context) error {
+	ctx := c.Request().Context()
+	dep, err := d.s.deps.DB.Deployment(ctx, currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if err := d.s.deps.DB.SetProductionDeployment(ctx, dep.ProjectID, dep.ID); err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderDeployment(c, status, dep, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/deployments/"+dep.ID+"?done=promoted")
+}
