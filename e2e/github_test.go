@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 const webhookSecret = "e2e-webhook-secret"
@@ -229,6 +232,36 @@ func TestGitHubWebhooks(t *testing.T) {
 		}
 	}
 
+	// A pull request from a fork is not built unless the project allows it.
+	fork := example(t, "pull_request", func(m map[string]any) bool { return m["action"] == "opened" })
+	forkPR := fork["pull_request"].(map[string]any)
+	forkHead := forkPR["head"].(map[string]any)
+	forkHead["sha"], forkHead["ref"] = feature2, "feature"
+	forkHead["repo"].(map[string]any)["full_name"] = "mallory/Hello-World"
+	if code, body := b.webhook("pull_request", "d-fork", fork, webhookSecret); code != http.StatusAccepted || !strings.Contains(body, "forks") {
+		t.Errorf("fork pull request: %d %s", code, body)
+	}
+
+	// An oversized delivery is refused before it is read whole.
+	huge := map[string]any{"ref": "refs/heads/main", "padding": strings.Repeat("x", 6<<20)}
+	if code, _ := b.webhook("push", "d-huge", huge, webhookSecret); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized delivery: %d, want 413", code)
+	}
+
+	// A push to the production branch becomes the production deployment.
+	main := example(t, "push", func(m map[string]any) bool { return m["ref"] == "refs/heads/master" && m["deleted"] == false })
+	main["ref"], main["after"] = "refs/heads/main", mainSHA(t, repo)
+	if code, body := b.webhook("push", "d-push-main", main, webhookSecret); code != http.StatusOK {
+		t.Fatalf("push to main: %d %s", code, body)
+	}
+	prod := b.waitState(b.deployments(p.ID)[0].ID, 3*time.Minute, terminal)
+	if prod.State != "ready" {
+		t.Fatalf("production deployment: %+v", prod)
+	}
+	if res, body := b.getHost("hello.localhost", "/"); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "<h1>main</h1>") {
+		t.Errorf("project host after a production push: %d %s", res.StatusCode, body)
+	}
+
 	// The delivery log says what happened to each delivery.
 	var log []struct {
 		DeliveryID string `json:"delivery_id"`
@@ -241,7 +274,7 @@ func TestGitHubWebhooks(t *testing.T) {
 		outcomes[l.DeliveryID] = l.Outcome + ": " + l.Reason
 	}
 	for id, want := range map[string]string{"d-push-1": "deployed", "d-deleted": "ignored: branch feature was deleted",
-		"d-pr-open": "deployed", "d-pr-close": "retired"} {
+		"d-pr-open": "deployed", "d-pr-close": "retired", "d-fork": "ignored: pull requests from forks", "d-push-main": "deployed"} {
 		if !strings.HasPrefix(outcomes[id], want) {
 			t.Errorf("delivery %s: %q, want %q", id, outcomes[id], want)
 		}
@@ -256,4 +289,18 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 		}
 	}
 	t.Fatalf("condition not met within %s", d)
+}
+
+// mainSHA returns the commit main points at in repo.
+func mainSHA(t *testing.T, dir string) string {
+	t.Helper()
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := repo.Reference(plumbing.NewBranchReferenceName("main"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.Hash().String()
 }
