@@ -7,7 +7,9 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,6 +43,11 @@ const server = http.createServer((req, res) => {
   res.end(JSON.stringify({url: req.url, host: req.headers.host, xff: req.headers['x-forwarded-for'],
     proto: req.headers['x-forwarded-proto'], fhost: req.headers['x-forwarded-host'], hop: req.headers['x-hop'] || '',
     env: process.env.GREETING, node_env: process.env.NODE_ENV, hostname: require('os').hostname()}));
+});
+server.on('upgrade', (req, socket) => {
+  // A raw echo behind a 101, enough to prove the upgrade passes through.
+  socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  socket.pipe(socket);
 });
 setTimeout(() => server.listen(process.env.PORT, process.env.HOSTNAME), 1000);
 `
@@ -280,4 +287,51 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// TestProxyUpgradeAndErrors: a WebSocket-style upgrade passes through both
+// ways, HEAD is passed as HEAD, and a POST to a server that died gets a
+// clear 502 page at once (POST is not retried), never a hang.
+func TestProxyUpgradeAndErrors(t *testing.T) {
+	env := newTestServers(t, ServersConfig{ReapEvery: time.Hour})
+	d := env.deploy("upgrade")
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.servers.ServeHTTP(w, r, d) }))
+	defer front.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: app.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	rd := bufio.NewReader(conn)
+	res, err := http.ReadResponse(rd, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	io.WriteString(conn, "ping-through-the-proxy\n")
+	if line, err := rd.ReadString('\n'); err != nil || line != "ping-through-the-proxy\n" {
+		t.Fatalf("echo through the upgraded connection: %q %v", line, err)
+	}
+
+	req, _ := http.NewRequest(http.MethodHead, front.URL+"/", nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("HEAD: %v %v", res, err)
+	}
+
+	if res, err := http.Post(front.URL+"/crash", "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("crash: %v %v", res, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	res, err = http.Post(front.URL+"/after", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "did not answer") || time.Since(start) > 5*time.Second {
+		t.Errorf("POST to a dead server: %d after %s: %.200s", res.StatusCode, time.Since(start), body)
+	}
 }
