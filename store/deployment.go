@@ -146,16 +146,7 @@ func (db *DB) DeploymentIDs(ctx context.Context, ownerID, projectID string) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("list deployment ids: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan deployment id: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 func (db *DB) deploymentList(ctx context.Context, where string, args ...any) ([]*Deployment, error) {
@@ -244,4 +235,18 @@ func applyTransition(ctx context.Context, db execer, id string, t Transition) (b
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
+}
+
+// scanIDs reads a one-column result of ids and closes it.
+func scanIDs(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan id: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

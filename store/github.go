@@ -185,16 +185,7 @@ func (db *DB) RetirePRDeployments(ctx context.Context, projectID string, pr int)
 	if err != nil {
 		return nil, fmt.Errorf("retire pr deployments: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan retired deployment: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // RepoFullName normalises "owner/name" for comparisons.
