@@ -335,3 +335,28 @@ func TestProxyUpgradeAndErrors(t *testing.T) {
 		t.Errorf("POST to a dead server: %d after %s: %.200s", res.StatusCode, time.Since(start), body)
 	}
 }
+
+// TestRestartRemovesLeftoverServers: servers left by a berth that died are
+// found by their labels when the next one starts, and removed.
+func TestRestartRemovesLeftoverServers(t *testing.T) {
+	env := newTestServers(t, ServersConfig{})
+	get(t, env.servers, env.deploy("leftover"), "/")
+	if n := len(containers(t, "dev.berth.deployment=leftover")); n != 1 {
+		t.Fatalf("%d containers, want 1", n)
+	}
+	// A new manager for the same instance, as after a crash and restart.
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	sb, err := sandbox.New(context.Background(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	next := NewServers(ServersConfig{Image: env.servers.cfg.Image, Instance: env.instance}, sb, env.servers.store, log)
+	if err := next.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if ids := containers(t, "dev.berth.deployment=leftover"); len(ids) != 0 {
+		t.Errorf("leftover server containers after restart: %v", ids)
+	}
+}
