@@ -69,9 +69,10 @@ type berthProc struct {
 	addr    string
 	client  *http.Client
 
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
+	mu      sync.Mutex
+	logs    bytes.Buffer
+	done    chan struct{}
+	waitErr error // how the process ended; read after done is closed
 }
 
 var runningRe = regexp.MustCompile(`msg="berth is running" addr=(\S+)`)
@@ -121,7 +122,7 @@ func (b *berthProc) start() {
 				}
 			}
 		}
-		cmd.Wait()
+		b.waitErr = cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		b.stop()
@@ -159,6 +160,9 @@ func (b *berthProc) stop() {
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-b.done:
+		if b.waitErr != nil {
+			b.t.Errorf("berth did not exit cleanly on SIGTERM: %v", b.waitErr)
+		}
 	case <-time.After(30 * time.Second):
 		b.cmd.Process.Kill()
 		<-b.done
