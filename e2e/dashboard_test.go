@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestDashboard drives the dashboard in Debian's headless chromium against
@@ -68,7 +70,7 @@ func TestDashboard(t *testing.T) {
 	if msg := u.text(".flash-ok"); !strings.Contains(msg, "Project created.") {
 		t.Errorf("after create: notice %q", msg)
 	}
-	projectURL := u.location()
+	projectURL, _, _ := strings.Cut(u.location(), "?")
 
 	// Deploy, and see log lines while the build is still running.
 	u.click(`form[action$="/deploy"] button`)
@@ -96,6 +98,13 @@ func TestDashboard(t *testing.T) {
 	}
 	u.waitJS(`document.querySelector("h1 .state").textContent === "Ready"`, 10*time.Second)
 	u.checkLog(b, id)
+	b.api(http.MethodGet, "/v1/deployments/"+id, nil, &d)
+	if commit := u.text("#commit"); !strings.Contains(commit, d.CommitSHA[:7]) || !strings.Contains(commit, "Initial commit from template") {
+		t.Errorf("commit line after the build: %q", commit)
+	}
+	// A ready build of the production branch goes live by itself: the page
+	// says so instead of offering to promote it.
+	u.waitJS(`!document.getElementById("production-tag").hidden && document.getElementById("promote").hidden`, 10*time.Second)
 	if !evalJS[bool](u, `(function(l){ return l.scrollHeight - l.scrollTop - l.clientHeight < 24 })(document.getElementById("log"))`) {
 		t.Error("the log did not follow the new lines to the bottom")
 	}
@@ -183,12 +192,20 @@ func TestDashboard(t *testing.T) {
 	} {
 		u.do(chromedp.Navigate(u.base + pg.path))
 		u.waitVisible(pg.wait)
-		if w := evalJS[int](u, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		// The layout viewport is the phone's width; nothing may stick out of it.
+		if w := evalJS[int](u, `document.documentElement.scrollWidth - document.documentElement.clientWidth`); w > 0 {
 			t.Errorf("%s: the page is %dpx wider than a phone screen", pg.path, w)
 		}
 		u.shot(pg.name, true)
 	}
 	u.do(chromedp.EmulateViewport(1280, 900))
+
+	// Dark mode, for a look.
+	u.media("dark")
+	u.do(chromedp.Navigate(u.base + "/deployments/" + second))
+	u.waitVisible(`#log[data-done]`)
+	u.shot("15-dark-deployment", false)
+	u.media("")
 
 	// The projects page: the project, its state and production URL.
 	u.do(chromedp.Navigate(u.base + "/"))
@@ -220,6 +237,31 @@ func TestDashboard(t *testing.T) {
 	u.waitVisible(".flash-ok")
 	if status := getWithToken(t, b, "/v1/projects", token); status != http.StatusUnauthorized {
 		t.Errorf("the revoked key: status %d, want 401", status)
+	}
+
+	// Another user's (or no) project is a page that says so.
+	u.do(chromedp.Navigate(u.base + "/projects/00000000000000000000000000000000"))
+	u.waitVisible(".error-page")
+	if txt := u.text(".error-page"); !strings.Contains(txt, "Project not found.") {
+		t.Errorf("unknown project page: %q", txt)
+	}
+	u.shot("14-not-found", false)
+
+	// Keyboard: the skip link comes first, and Tab reaches the form's
+	// controls with a visible focus ring.
+	u.do(chromedp.Navigate(u.base+"/"), chromedp.KeyEvent(kb.Tab))
+	if txt := evalJS[string](u, `document.activeElement.textContent`); txt != "Skip to content" {
+		t.Errorf("first Tab focuses %q, want the skip link", txt)
+	}
+	if outline := evalJS[string](u, `getComputedStyle(document.activeElement).outlineStyle`); outline == "none" {
+		t.Error("the focused skip link has no outline")
+	}
+	u.do(chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
+	if txt := evalJS[string](u, `document.activeElement.textContent`); txt != "Projects" {
+		t.Errorf("third Tab focuses %q, want the Projects link", txt)
+	}
+	if outline := evalJS[string](u, `getComputedStyle(document.activeElement).outlineStyle`); outline == "none" {
+		t.Error("the focused link has no outline")
 	}
 
 	// The ANSI renderer: colours become classes, text stays text.
@@ -360,6 +402,18 @@ func (u *ui) do(actions ...chromedp.Action[chromedp.Void]) {
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		u.t.Fatalf("browser: %v (at %s)", err, u.location())
+	}
+}
+
+// media sets prefers-color-scheme ("" for the default).
+func (u *ui) media(scheme string) {
+	u.t.Helper()
+	params := emulation.SetEmulatedMediaParams{}
+	if scheme != "" {
+		params.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(u.ctx, emulation.SetEmulatedMedia, params); err != nil {
+		u.t.Fatalf("emulate %q colour scheme: %v", scheme, err)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -171,7 +173,36 @@ func (d *dashboard) fail(c echo.Context, err error) error {
 	if title == "" {
 		title = "Something went wrong"
 	}
-	return d.render(c, status, "error", pageView{Title: title, Error: msg})
+	// The sentence is the page itself, not a banner above it.
+	return d.render(c, status, "error", pageView{Title: title, Page: msg})
+}
+
+// formError returns the sentence and status of an error a form should show
+// next to what was typed (invalid input, a conflict); ok is false for
+// anything else.
+func formError(err error) (msg string, status int, ok bool) {
+	switch store.ErrorCode(err) {
+	case store.EINVALID, store.ECONFLICT:
+		return formSentence(store.ErrorMessage(err)), statusOf[store.ErrorCode(err)], true
+	}
+	return "", 0, false
+}
+
+// apiFieldNames turns the API's field names in the store's sentences into
+// the words the dashboard's forms use.
+var apiFieldNames = strings.NewReplacer(
+	"git_url", "the repository URL",
+	"github_repo", "the GitHub repository",
+	"root_dir", "the root directory",
+	"output_dir", "the output directory",
+)
+
+func formSentence(msg string) string {
+	msg = apiFieldNames.Replace(msg)
+	if r, size := utf8.DecodeRuneInString(msg); unicode.IsLower(r) {
+		msg = string(unicode.ToUpper(r)) + msg[size:]
+	}
+	return msg
 }
 
 // dashboardNotices are the confirmations a redirect can ask for with ?done=.

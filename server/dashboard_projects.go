@@ -134,17 +134,6 @@ func projectNameFromRepo(gitURL, githubRepo string) string {
 	return s
 }
 
-// formError returns the sentence and status of an error a form should show
-// next to what was typed (invalid input, a conflict); ok is false for
-// anything else.
-func formError(err error) (msg string, status int, ok bool) {
-	switch store.ErrorCode(err) {
-	case store.EINVALID, store.ECONFLICT:
-		return store.ErrorMessage(err), statusOf[store.ErrorCode(err)], true
-	}
-	return "", 0, false
-}
-
 // projectPage is everything the project page shows.
 type projectPage struct {
 	Project     *store.Project
@@ -290,60 +279,4 @@ func (d *dashboard) handleDeploy(c echo.Context) error {
 		return d.fail(c, err)
 	}
 	return seeOther(c, "/deployments/"+dep.ID)
-}
-
-// handleSetEnv adds or updates a variable. A row's update form may leave
-// the value empty to change only the target: the sealed value is kept.
-func (d *dashboard) handleSetEnv(c echo.Context) error {
-	ctx := c.Request().Context()
-	owner := currentUser(c).ID
-	p, err := d.s.deps.DB.Project(ctx, owner, c.Param("id"))
-	if err != nil {
-		return d.fail(c, err)
-	}
-	key, target, value := strings.TrimSpace(c.FormValue("key")), c.FormValue("target"), c.FormValue("value")
-	form := envForm{Key: key, Target: target}
-	bad := func(msg string) error {
-		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), form, msg)
-	}
-	if key == "" {
-		return bad("Enter the variable's name.")
-	}
-	if len(value) > 64<<10 {
-		return bad("A variable's value is limited to 64 KiB.")
-	}
-	v := &store.EnvVar{Key: key, Target: target}
-	if c.FormValue("keep_value") == "1" && value == "" {
-		vars, err := d.s.deps.DB.EnvVars(ctx, owner, p.ID)
-		if err != nil {
-			return d.fail(c, err)
-		}
-		i := slices.IndexFunc(vars, func(e *store.EnvVar) bool { return e.Key == key })
-		if i < 0 {
-			return d.fail(c, store.Errorf(store.ENOTFOUND, "Variable not found."))
-		}
-		v.Sealed = vars[i].Sealed
-	} else {
-		v.Sealed = d.s.deps.Secrets.Seal([]byte(value), store.EnvAAD(p.ID, key))
-	}
-	if err := d.s.deps.DB.SetEnvVar(ctx, owner, p.ID, v); err != nil {
-		if msg, _, ok := formError(err); ok {
-			return bad(msg)
-		}
-		return d.fail(c, err)
-	}
-	return seeOther(c, "/projects/"+p.ID+"?done=env-saved#env")
-}
-
-func (d *dashboard) handleDeleteEnv(c echo.Context) error {
-	ctx := c.Request().Context()
-	owner := currentUser(c).ID
-	p, err := d.s.deps.DB.Project(ctx, owner, c.Param("id"))
-	if err != nil {
-		return d.fail(c, err)
-	}
-	if err := d.s.deps.DB.DeleteEnvVar(ctx, owner, p.ID, c.Param("key")); err != nil {
-		return d.fail(c, err)
-	}
-	return seeOther(c, "/projects/"+p.ID+"?done=env-deleted#env")
 }

@@ -3,14 +3,17 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -539,7 +542,7 @@ func TestDashboardPages(t *testing.T) {
 		text string
 	}{
 		{"no repository", url.Values{"name": {"x"}}, "Enter the git URL of the repository to deploy."},
-		{"bad URL", url.Values{"name": {"x"}, "git_url": {"ftp://example.com/x"}}, "git_url must be an https:// or file:// URL or an absolute path."},
+		{"bad URL", url.Values{"name": {"x"}, "git_url": {"ftp://example.com/x"}}, "The repository URL must be an https:// or file:// URL or an absolute path."},
 		{"bad branch", url.Values{"git_url": {"https://example.com/x.git"}, "production_branch": {"a..b"}}, "is not a valid branch name."},
 	}
 	for _, tt := range bad {
@@ -616,7 +619,7 @@ func TestDashboardPages(t *testing.T) {
 	if res := b.post("/deployments/"+d.ID+"/promote", url.Values{"_csrf": {csrf}}); res.status != http.StatusConflict || !strings.Contains(res.body, "Only a ready deployment can be promoted") {
 		t.Errorf("promote an unfinished deployment: %d %.300s", res.status, res.body)
 	}
-	if res := b.get("/projects/0000000000000000"); res.status != http.StatusNotFound || !strings.Contains(res.body, "Project not found.") {
+	if res := b.get("/projects/0000000000000000"); res.status != http.StatusNotFound || strings.Count(res.body, "Project not found.") != 1 {
 		t.Errorf("unknown project: %d %.300s", res.status, res.body)
 	}
 
@@ -645,5 +648,46 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDashboardSignInMethods: the sign-in page offers what the server is
+// configured for: GitHub when an OAuth app is set up, and says what to
+// configure when nothing is.
+func TestDashboardSignInMethods(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tt := range []struct {
+		name       string
+		github     server.GitHubConfig
+		has, lacks []string
+	}{
+		{"github", server.GitHubConfig{ClientID: "client-id"}, []string{`href="/auth/github"`, "Sign in with GitHub"}, []string{`name="token"`, "No way to sign in"}},
+		{"nothing", server.GitHubConfig{}, []string{"No way to sign in", "BERTH_ADMIN_TOKEN"}, []string{`name="token"`, "Sign in with GitHub"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Not started, so no admin user: token sign-in is off.
+			srv, err := server.New(server.Config{BaseDomain: "localhost", PublicURL: h.URL, GitHub: tt.github},
+				server.Deps{DB: h.DB, NC: h.Queue.Conn(), JS: h.Queue.JetStream(), Secrets: h.Box, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sign-in", nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			for _, s := range tt.has {
+				if !strings.Contains(rec.Body.String(), s) {
+					t.Errorf("sign-in page lacks %q", s)
+				}
+			}
+			for _, s := range tt.lacks {
+				if strings.Contains(rec.Body.String(), s) {
+					t.Errorf("sign-in page shows %q", s)
+				}
+			}
+		})
 	}
 }

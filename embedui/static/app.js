@@ -111,6 +111,8 @@
     each('[data-deployment="' + id + '"]:not(.state)', function (box) {
       box.setAttribute("data-state", state);
       box.querySelectorAll("[data-when]").forEach(function (el) {
+        // Promote stays hidden on the production deployment itself.
+        if (el.id === "promote" && !document.getElementById("production-tag").hidden) return;
         el.hidden = el.getAttribute("data-when").split(" ").indexOf(state) < 0;
       });
     });
@@ -138,11 +140,48 @@
     each('[data-deployment="' + d.id + '"] .js-output', function (el) {
       if (d.output_type) el.textContent = d.output_type;
     });
+    var article = document.querySelector('article[data-deployment="' + d.id + '"]');
+    if (!article) return;
     var err = document.getElementById("deployment-error");
-    if (err && document.querySelector('article[data-deployment="' + d.id + '"]')) {
-      err.hidden = d.state !== "error";
-      if (d.state === "error") err.textContent = d.error || "The build failed.";
-    }
+    err.hidden = d.state !== "error";
+    if (d.state === "error") err.textContent = d.error || "The build failed.";
+    showCommit(d);
+    if (d.state === "ready") showProduction(d);
+  }
+
+  // showCommit fills in the commit, which a build learns when it fetches
+  // the source.
+  function showCommit(d) {
+    var p = document.getElementById("commit");
+    if (!p || !d.commit_sha) return;
+    var ref = d.branch || p.getAttribute("data-ref");
+    p.textContent = "";
+    if (ref) { p.appendChild(code(ref)); p.appendChild(document.createTextNode(" at ")); }
+    p.appendChild(code(d.commit_sha.slice(0, 7)));
+    var msg = (d.commit_message || "").split("\n")[0].trim();
+    if (msg) p.appendChild(document.createTextNode(" — " + (msg.length > 72 ? msg.slice(0, 71) + "…" : msg)));
+  }
+
+  function code(text) {
+    var c = document.createElement("code");
+    c.textContent = text;
+    return c;
+  }
+
+  // showProduction marks a ready deployment that went live in production
+  // (a build of the production branch is promoted by itself).
+  function showProduction(d) {
+    fetch("/v1/projects/" + encodeURIComponent(d.project_id), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (p) {
+        if (!p) return;
+        var live = p.production_deployment_id === d.id;
+        var tag = document.getElementById("production-tag");
+        var promote = document.getElementById("promote");
+        if (tag) tag.hidden = !live;
+        if (promote) promote.hidden = live;
+      })
+      .catch(function () { /* the buttons stay as they are */ });
   }
 
   // watchStates polls the API for deployments shown as unfinished, until
@@ -324,6 +363,11 @@
   window.berth = { ansiToNodes: ansiToNodes };
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A confirmation shows once: a reload should not repeat it.
+    if (window.history.replaceState && /[?&]done=/.test(location.search)) {
+      var q = location.search.replace(/([?&])done=[^&]*&?/, "$1").replace(/[?&]$/, "");
+      history.replaceState(null, "", location.pathname + q + location.hash);
+    }
     var log = document.getElementById("log");
     if (log && window.EventSource) startLog(log);
     watchStates();
