@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -57,13 +56,8 @@ func (d *dashboard) handleRedeploy(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	p, err := d.s.deps.DB.Project(ctx, u.ID, old.ProjectID)
+	dep, err := d.s.redeploy(ctx, u.ID, old)
 	if err != nil {
-		return d.fail(c, err)
-	}
-	dep := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
-		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: "redeploy"}
-	if dep, err = d.s.deploy(ctx, u.ID, p, dep); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, old, msg)
 		}
@@ -78,32 +72,13 @@ func (d *dashboard) handleCancel(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	if err := d.cancel(ctx, dep); err != nil {
+	if err := d.s.cancelDeployment(ctx, dep); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, dep, msg)
 		}
 		return d.fail(c, err)
 	}
 	return seeOther(c, "/deployments/"+dep.ID+"?done=cancelled")
-}
-
-// cancel marks dep cancelled and tells whichever worker holds its job to
-// stop, as the API's cancel does.
-func (d *dashboard) cancel(ctx context.Context, dep *store.Deployment) error {
-	if store.Terminal(dep.State) {
-		return store.Errorf(store.ECONFLICT, "The deployment already finished (%s), so there is nothing to cancel.", dep.State)
-	}
-	ok, err := d.s.deps.DB.ApplyTransition(ctx, dep.ID, store.Transition{To: store.StateCancelled, At: time.Now(), Error: "Cancelled."})
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return store.Errorf(store.ECONFLICT, "The deployment finished before it could be cancelled.")
-	}
-	d.s.publishCancel(dep.ID)
-	d.s.broker.publish(dep.ID, update{state: store.StateCancelled, err: "Cancelled."})
-	d.s.github.notify(dep.ID, store.StateCancelled)
-	return nil
 }
 
 func (d *dashboard) handlePromote(c echo.Context) error {

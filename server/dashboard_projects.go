@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -233,35 +232,10 @@ func (d *dashboard) handleDeleteProject(c echo.Context) error {
 		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: store.TargetAll},
 			"To delete the project, type its name, "+p.Name+", in the confirmation box.")
 	}
-	if err := d.deleteProject(ctx, owner, p); err != nil {
+	if err := d.s.deleteProject(ctx, owner, p); err != nil {
 		return d.fail(c, err)
 	}
 	return seeOther(c, "/?done=deleted")
-}
-
-// deleteProject cancels the project's running builds, deletes its rows and
-// hands its deployments to OnDelete to free artifacts and caches, as the
-// API's DELETE does.
-func (d *dashboard) deleteProject(ctx context.Context, owner string, p *store.Project) error {
-	s := d.s
-	deps, err := s.deps.DB.Deployments(ctx, owner, p.ID, 500)
-	if err != nil {
-		return err
-	}
-	if err := s.deps.DB.DeleteProject(ctx, owner, p.ID); err != nil {
-		return err
-	}
-	ids := make([]string, 0, len(deps))
-	for _, dep := range deps {
-		ids = append(ids, dep.ID)
-		if !store.Terminal(dep.State) {
-			s.publishCancel(dep.ID)
-		}
-	}
-	if s.deps.OnDelete != nil && len(ids) > 0 {
-		s.deps.OnDelete(ids)
-	}
-	return nil
 }
 
 func (d *dashboard) handleDeploy(c echo.Context) error {

@@ -145,6 +145,18 @@ func (s *Server) handleCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.cancelDeployment(ctx, d); err != nil {
+		return err
+	}
+	if d, err = s.deps.DB.Deployment(ctx, u.ID, d.ID); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.deploymentOut(d))
+}
+
+// cancelDeployment marks d cancelled, tells the worker holding its job to
+// stop, ends live log streams and tells GitHub.
+func (s *Server) cancelDeployment(ctx context.Context, d *store.Deployment) error {
 	if store.Terminal(d.State) {
 		return store.Errorf(store.ECONFLICT, "The deployment already finished (%s).", d.State)
 	}
@@ -158,10 +170,7 @@ func (s *Server) handleCancel(c echo.Context) error {
 	s.publishCancel(d.ID)
 	s.broker.publish(d.ID, update{state: store.StateCancelled, err: "Cancelled."})
 	s.github.notify(d.ID, store.StateCancelled)
-	if d, err = s.deps.DB.Deployment(ctx, u.ID, d.ID); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, s.deploymentOut(d))
+	return nil
 }
 
 func (s *Server) publishCancel(deploymentID string) {
@@ -178,16 +187,22 @@ func (s *Server) handleRedeploy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.deps.DB.Project(ctx, u.ID, old.ProjectID)
+	d, err := s.redeploy(ctx, u.ID, old)
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusAccepted, s.deploymentOut(d))
+}
+
+// redeploy builds old's commit again as a new deployment of ownerID's project.
+func (s *Server) redeploy(ctx context.Context, ownerID string, old *store.Deployment) (*store.Deployment, error) {
+	p, err := s.deps.DB.Project(ctx, ownerID, old.ProjectID)
+	if err != nil {
+		return nil, err
+	}
 	d := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
 		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: "redeploy"}
-	if d, err = s.deploy(ctx, u.ID, p, d); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, s.deploymentOut(d))
+	return s.deploy(ctx, ownerID, p, d)
 }
 
 // handlePromote makes a ready deployment the project's production deployment.
@@ -223,8 +238,8 @@ func (s *Server) onApplied(ctx context.Context, t store.DeploymentTransition) {
 	}
 	if t.To == store.StateBuilding {
 		// Webhook and redeploy deployments said "pending" when queued;
-		// an API deployment of a branch learns its commit only now.
-		if d.Trigger == "api" {
+		// one asked for by branch learns its commit only now.
+		if d.Trigger == "api" || d.Trigger == "dashboard" {
 			s.github.notify(d.ID, t.To)
 		}
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -91,6 +92,15 @@ func (s *Server) handleDeleteProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deleteProject(ctx, owner, p); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteProject deletes ownerID's project, stops its running builds and
+// hands all its deployments to OnDelete to free artifacts and caches.
+func (s *Server) deleteProject(ctx context.Context, owner string, p *store.Project) error {
 	ids, err := s.deps.DB.DeploymentIDs(ctx, owner, p.ID)
 	if err != nil {
 		return err
@@ -104,5 +114,5 @@ func (s *Server) handleDeleteProject(c echo.Context) error {
 	if s.deps.OnDelete != nil && len(ids) > 0 {
 		s.deps.OnDelete(ids)
 	}
-	return c.NoContent(http.StatusNoContent)
+	return nil
 }
