@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -54,6 +55,21 @@ func TestGitHubSignIn(t *testing.T) {
 	begin()
 	if res := callback("good-code", "forged-state"); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("callback with a forged state: %d, want 400", res.StatusCode)
+	}
+	// A browser is sent back to the sign-in page with the reason.
+	req, _ := http.NewRequest(http.MethodGet, b.url("/auth/github/callback?code=good-code&state=forged"), nil)
+	req.Header.Set("Accept", "text/html")
+	if res, err := browser.Do(req); err != nil || res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/sign-in?error=github-state" {
+		t.Errorf("browser callback with a forged state: %v %v", res, err)
+	}
+	if res, err := http.Get(b.url("/sign-in?error=github-state")); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("sign-in page: %v %v", res, err)
+	} else {
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(page), "did not come from this browser") {
+			t.Errorf("sign-in page does not explain the failure")
+		}
 	}
 	if res := callback("good-code", begin()); res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/" {
 		t.Fatalf("callback: %d %s", res.StatusCode, res.Header.Get("Location"))

@@ -37,6 +37,9 @@ func (d *dashboard) renderSignIn(c echo.Context, status int, next, errMsg string
 	}
 	c.SetCookie(&http.Cookie{Name: signInCookie, Value: token, Path: "/sign-in", MaxAge: 3600,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: d.s.public.Scheme == "https"})
+	if errMsg == "" {
+		errMsg = signInErrors[c.QueryParam("error")]
+	}
 	notice := ""
 	if c.QueryParam("done") == "signed-out" {
 		notice = "You are signed out."

@@ -39,9 +39,34 @@ func (s *Server) handleGitHubLogin(c echo.Context) error {
 	return c.Redirect(http.StatusFound, s.oauthConfig().AuthCodeURL(state))
 }
 
-// handleGitHubCallback finishes sign-in: checks state, exchanges the code,
-// checks who may sign in, stores the token sealed, starts a session.
+// signInErrors are the sentences the sign-in page shows for a failed GitHub
+// sign-in; browsers are sent there with the key, never with free text.
+var signInErrors = map[string]string{
+	"github-state":     "The sign-in request expired or did not come from this browser; start again.",
+	"github-denied":    "GitHub did not sign you in.",
+	"github-code":      "GitHub refused the sign-in code; start again.",
+	"github-user":      "GitHub did not say who you are; try again.",
+	"github-forbidden": "Your GitHub account may not sign in to this berth.",
+}
+
+// handleGitHubCallback finishes sign-in. A browser that fails is sent back
+// to the sign-in page with the reason; other clients get the JSON error.
 func (s *Server) handleGitHubCallback(c echo.Context) error {
+	err := s.githubCallback(c)
+	if err == nil || !strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		return err
+	}
+	key := map[string]string{store.EINVALID: "github-state", store.EFORBIDDEN: "github-forbidden",
+		store.EUNAUTHORIZED: "github-code", store.ENOTFOUND: "github-denied"}[store.ErrorCode(err)]
+	if key == "" {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/sign-in?error="+key)
+}
+
+// githubCallback checks state, exchanges the code, checks who may sign in,
+// stores the token sealed and starts a session.
+func (s *Server) githubCallback(c echo.Context) error {
 	if s.cfg.GitHub.ClientID == "" {
 		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
 	}
