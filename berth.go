@@ -111,8 +111,10 @@ func (m *Main) Run(ctx context.Context) error {
 			NanoCPUs:    int64(cfg.BuildCPUs * 1e9),
 			PidsLimit:   cfg.BuildPids,
 		},
-		WorkDir:  dirs["work"],
-		Instance: instance,
+		WorkDir:       dirs["work"],
+		Instance:      instance,
+		CacheDir:      buildCacheDir(cfg),
+		CacheMaxBytes: cfg.BuildCacheMB << 20,
 	}, m.queue.Conn(), m.queue.JetStream(), m.sandbox, m.artifacts, secrets, m.log)
 	if err := m.pool.Start(ctx); err != nil {
 		return err
@@ -129,7 +131,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.servers.Start(ctx); err != nil {
 		return err
 	}
-	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"]}, m.db, m.artifacts, m.servers, m.log); err != nil {
+	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"],
+		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.servers, m.log); err != nil {
 		return err
 	}
 
@@ -160,8 +163,9 @@ func (m *Main) Run(ctx context.Context) error {
 			{Name: "artifacts", Ping: m.artifacts.Ping},
 			{Name: "docker", Ping: m.sandbox.Ping},
 		},
-		OnDelete: m.forgetDeployments,
-		OnRetire: m.retireDeployments,
+		OnDelete:  m.forgetDeployments,
+		OnRetire:  m.retireDeployments,
+		OnPromote: func() { m.serving.Invalidate() },
 	})
 	if err != nil {
 		return err
@@ -224,6 +228,7 @@ func (m *Main) Close() error {
 // deployments, in the background (it can take a while on S3).
 func (m *Main) forgetDeployments(ids []string) {
 	m.serving.Forget(ids)
+	m.serving.Invalidate()
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
@@ -239,9 +244,18 @@ func (m *Main) forgetDeployments(ids []string) {
 
 // retireDeployments stops the servers of closed pull requests' previews.
 func (m *Main) retireDeployments(ids []string) {
+	m.serving.Invalidate()
 	for _, id := range ids {
 		m.servers.Stop(id)
 	}
+}
+
+// buildCacheDir is where builds keep their caches, or "" when they keep none.
+func buildCacheDir(cfg Config) string {
+	if cfg.BuildCacheMB <= 0 {
+		return ""
+	}
+	return filepath.Join(cfg.DataDir, "buildcache")
 }
 
 // instanceID returns this data directory's stable id, creating it once.

@@ -134,7 +134,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err != nil {
 		return queue.Event{}, fmt.Errorf("create work dir: %w", err)
 	}
-	defer os.RemoveAll(work)
+	defer p.later(func() { os.RemoveAll(work) })
 
 	src := filepath.Join(work, "src")
 	ref := job.Ref
@@ -171,9 +171,12 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		cmds.Build = job.BuildCommand
 	}
 
-	containerID, err := p.runBuild(ctx, job, commit, src, cmds, env, em)
+	workdir := path.Join("/workspace", job.RootDir)
+	cache := p.restoreCache(ctx, job.ProjectID, projectDir, workdir, em)
+	defer cache.close()
+	containerID, err := p.runBuild(ctx, job, commit, src, cmds, env, cache.copyIns(), em)
 	if containerID != "" {
-		defer p.sb.Remove(context.WithoutCancel(ctx), containerID)
+		defer p.finishLater(ctx, cache, containerID, err == nil)
 	}
 	if err != nil {
 		return queue.Event{}, err
@@ -182,7 +185,6 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err := em.state(ctx, queue.Event{State: "uploading"}); err != nil {
 		return queue.Event{}, err
 	}
-	workdir := path.Join("/workspace", job.RootDir)
 	out, err := detectOutput(ctx, p.sb, containerID, workdir, job.OutputDir)
 	if err != nil {
 		return queue.Event{}, err

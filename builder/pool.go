@@ -34,6 +34,8 @@ type Config struct {
 	MaxAttempts    int           // deliveries of one job before it is failed (default 3)
 	Heartbeat      time.Duration // how often a running build tells JetStream it is alive (default 10s)
 	UploadParallel int           // uploads in flight per build (default 16)
+	CacheDir       string        // per-project build caches (npm cache, .next/cache); empty: none
+	CacheMaxBytes  int64         // size cap of all build caches (default DefaultCacheMaxBytes)
 }
 
 // Pool is the worker pool.
@@ -45,6 +47,7 @@ type Pool struct {
 	store   artifacts.Store
 	secrets *secretbox.Box
 	log     *slog.Logger
+	cache   *buildCache // nil: builds keep no cache
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -75,6 +78,7 @@ func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, sb *sandbox.Sandbox,
 		cfg.UploadParallel = 16
 	}
 	return &Pool{cfg: cfg, nc: nc, js: js, sb: sb, store: store, secrets: secrets, log: log,
+		cache:   newBuildCache(cfg.CacheDir, cfg.CacheMaxBytes, sb, log),
 		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{}}
 }
 

@@ -29,7 +29,7 @@ const caPath = "/etc/berth/extra-ca.pem"
 
 // runBuild runs install and build in a fresh container and returns its id
 // (also on failure, for the caller to remove).
-func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, src string, cmds Commands, env map[string]string, em *emitter) (string, error) {
+func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, src string, cmds Commands, env map[string]string, cached []sandbox.CopyIn, em *emitter) (string, error) {
 	if err := p.sb.EnsureImage(ctx, p.cfg.Image); err != nil {
 		return "", err
 	}
@@ -53,7 +53,7 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		}))
 	}()
 	defer pr.Close()
-	files := []sandbox.CopyIn{{Dir: "/workspace", Tar: pr}}
+	files := append([]sandbox.CopyIn{{Dir: "/workspace", Tar: pr}}, cached...)
 	if p.cfg.ExtraCAFile != "" {
 		ca, err := caTar(p.cfg.ExtraCAFile)
 		if err != nil {

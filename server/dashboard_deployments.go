@@ -87,7 +87,7 @@ func (d *dashboard) handlePromote(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	if err := d.s.deps.DB.SetProductionDeployment(ctx, dep.ProjectID, dep.ID); err != nil {
+	if err := d.s.promote(ctx, dep.ProjectID, dep.ID); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, dep, msg)
 		}

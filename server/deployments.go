@@ -213,7 +213,7 @@ func (s *Server) handlePromote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.DB.SetProductionDeployment(ctx, d.ProjectID, d.ID); err != nil {
+	if err := s.promote(ctx, d.ProjectID, d.ID); err != nil {
 		return err
 	}
 	p, err := s.deps.DB.Project(ctx, u.ID, d.ProjectID)
@@ -251,7 +251,7 @@ func (s *Server) onApplied(ctx context.Context, t store.DeploymentTransition) {
 	if err != nil || d.Branch == "" || d.Branch != p.ProductionBranch {
 		return
 	}
-	if err := s.deps.DB.SetProductionDeployment(ctx, p.ID, d.ID); err != nil {
+	if err := s.promote(ctx, p.ID, d.ID); err != nil {
 		s.deps.Log.Warn("promote to production", slog.String("deployment", d.ID), slog.Any("err", err))
 	}
 }
@@ -274,4 +274,16 @@ func isSHA(ref string) bool {
 		}
 	}
 	return true
+}
+
+// promote points the project's production host at a ready deployment and
+// tells the host router at once.
+func (s *Server) promote(ctx context.Context, projectID, deploymentID string) error {
+	if err := s.deps.DB.SetProductionDeployment(ctx, projectID, deploymentID); err != nil {
+		return err
+	}
+	if s.deps.OnPromote != nil {
+		s.deps.OnPromote()
+	}
+	return nil
 }

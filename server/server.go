@@ -39,15 +39,16 @@ type Check struct {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	DB       *store.DB
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Secrets  *secretbox.Box
-	Serving  *serving.Handler
-	Checks   []Check
-	Log      *slog.Logger
-	OnDelete func(deploymentIDs []string) // frees a deleted project's artifacts and caches
-	OnRetire func(deploymentIDs []string) // stops serving closed pull requests' previews
+	DB        *store.DB
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Secrets   *secretbox.Box
+	Serving   *serving.Handler
+	Checks    []Check
+	Log       *slog.Logger
+	OnDelete  func(deploymentIDs []string) // frees a deleted project's artifacts and caches
+	OnRetire  func(deploymentIDs []string) // stops serving closed pull requests' previews
+	OnPromote func()                       // a production pointer moved: host lookups must not be cached
 }
 
 // Server routes requests: deployment hosts to serving, everything else to

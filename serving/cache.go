@@ -20,31 +20,79 @@ import (
 const maxManifests = 512
 
 // fileCache keeps artifact files on local disk by content hash (so a file
-// shared by many deployments is stored once) and manifests in memory.
-// Artifacts never change once ready, so entries never go stale.
+// shared by many deployments is stored once), with their compressed
+// variants beside them, manifests in memory, and hot files' small bodies in
+// memory too. Artifacts never change once ready, so entries never go stale.
 type fileCache struct {
-	dir   string
-	store artifacts.Store
-	group singleflight.Group
+	dir      string
+	store    artifacts.Store
+	group    singleflight.Group
+	hotFiles *hotCache    // representations of hot files, small ones in memory
+	hdr      headerValues // constant header values, shared by every answer
 
-	mu        sync.Mutex
-	manifests map[string]*artifacts.Manifest
+	mu        sync.RWMutex
+	manifests map[string]*site
 	order     []string // insertion order, for eviction
 }
 
-func newFileCache(dir string, st artifacts.Store) (*fileCache, error) {
+// site is one deployment's manifest with what berth works out once per
+// file it serves: the header values that depend on the file's name.
+type site struct {
+	m     *artifacts.Manifest
+	names sync.Map // file name -> *fileMeta
+}
+
+// fileMeta holds a served file's name-dependent header values.
+type fileMeta struct {
+	contentType []string
+	cacheOK     []string // Cache-Control of a 200 answer
+}
+
+func (s *site) meta(name string) *fileMeta {
+	if v, ok := s.names.Load(name); ok {
+		return v.(*fileMeta)
+	}
+	cc := cacheRevalidate
+	if isHashed(name) {
+		cc = cacheImmutable
+	}
+	fm := &fileMeta{contentType: []string{artifacts.ContentType(name)}, cacheOK: []string{cc}}
+	s.names.Store(name, fm)
+	return fm
+}
+
+// newFileCache keeps files under dir and holds up to memBytes of hot file
+// bytes in memory (0: DefaultMemoryCacheBytes).
+func newFileCache(dir string, st artifacts.Store, memBytes int64) (*fileCache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
-	return &fileCache{dir: dir, store: st, manifests: map[string]*artifacts.Manifest{}}, nil
+	return &fileCache{dir: dir, store: st, hotFiles: newHotCache(memBytes), hdr: newHeaderValues(), manifests: map[string]*site{}}, nil
 }
 
-func (c *fileCache) manifest(ctx context.Context, deploymentID, prefix string) (*artifacts.Manifest, error) {
-	c.mu.Lock()
-	m, ok := c.manifests[deploymentID]
-	c.mu.Unlock()
+// headerValues are header values set by direct map assignment: made once,
+// never modified (a handler adding to one gets a copy, as its capacity is
+// its length).
+type headerValues struct {
+	nosniff, revalidate, vary, bytes []string
+}
+
+func newHeaderValues() headerValues {
+	return headerValues{
+		nosniff:    []string{"nosniff"},
+		revalidate: []string{cacheRevalidate},
+		vary:       []string{"Accept-Encoding"},
+		bytes:      []string{"bytes"},
+	}
+}
+
+// site returns a deployment's manifest, fetched once.
+func (c *fileCache) site(ctx context.Context, deploymentID, prefix string) (*site, error) {
+	c.mu.RLock()
+	s, ok := c.manifests[deploymentID]
+	c.mu.RUnlock()
 	if ok {
-		return m, nil
+		return s, nil
 	}
 	v, err, _ := c.group.Do("m:"+deploymentID, func() (any, error) {
 		m, err := artifacts.GetManifest(context.WithoutCancel(ctx), c.store, prefix)
@@ -57,14 +105,15 @@ func (c *fileCache) manifest(ctx context.Context, deploymentID, prefix string) (
 			delete(c.manifests, c.order[0])
 			c.order = c.order[1:]
 		}
-		c.manifests[deploymentID] = m
+		s := &site{m: m}
+		c.manifests[deploymentID] = s
 		c.order = append(c.order, deploymentID)
-		return m, nil
+		return s, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*artifacts.Manifest), nil
+	return v.(*site), nil
 }
 
 func (c *fileCache) forgetManifest(deploymentID string) {
@@ -73,23 +122,24 @@ func (c *fileCache) forgetManifest(deploymentID string) {
 	delete(c.manifests, deploymentID)
 }
 
-// open returns the local copy of a file, downloading it once (concurrent
-// requests share one download) and checking its hash against the manifest.
-func (c *fileCache) open(ctx context.Context, key string, f artifacts.ManifestFile) (*os.File, error) {
+// fetch returns the path of the local copy of a file, downloading it once
+// (concurrent requests share one download) and checking its hash against
+// the manifest.
+func (c *fileCache) fetch(ctx context.Context, key string, f artifacts.ManifestFile) (string, error) {
 	if len(f.SHA256) != 64 {
-		return nil, errors.New("manifest entry has no hash")
+		return "", errors.New("manifest entry has no hash")
 	}
 	p := filepath.Join(c.dir, "objects", f.SHA256[:2], f.SHA256)
-	if file, err := os.Open(p); err == nil {
-		return file, nil
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
 	}
 	_, err, _ := c.group.Do("f:"+f.SHA256, func() (any, error) {
 		return nil, c.download(context.WithoutCancel(ctx), key, f, p)
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return os.Open(p)
+	return p, nil
 }
 
 func (c *fileCache) download(ctx context.Context, key string, f artifacts.ManifestFile, dst string) error {

@@ -45,6 +45,7 @@ type Servers struct {
 
 	mu      sync.Mutex
 	running map[string]*nodeServer
+	spares  *spareSet // stopped containers of idle servers, started again on demand
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,6 +56,7 @@ type nodeServer struct {
 	deploymentID string
 	containerID  string
 	addr         string
+	env          string // hash of the runtime environment it was created with
 	proxy        http.Handler
 	lastUsed     atomic.Int64 // unix nanoseconds of the last request's start or end
 	inflight     atomic.Int64
@@ -76,7 +78,8 @@ func NewServers(cfg ServersConfig, sb *sandbox.Sandbox, st artifacts.Store, log 
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
-	return &Servers{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*nodeServer{}}
+	return &Servers{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*nodeServer{},
+		spares: newSpareSet(2 * cfg.MaxRunning)}
 }
 
 // Start removes server containers a previous run of this instance left
@@ -130,6 +133,13 @@ func (s *Servers) Close() {
 			s.sb.Remove(ctx, n.containerID)
 		}()
 	}
+	for _, sp := range s.spares.drain() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sb.Remove(ctx, sp.containerID)
+		}()
+	}
 	wg.Wait()
 	s.transport.CloseIdleConnections()
 }
@@ -153,11 +163,12 @@ func (s *Servers) Stop(deploymentID string) {
 	s.mu.Lock()
 	n, ok := s.running[deploymentID]
 	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
 		s.forget(ctx, n, "retired")
 	}
+	s.dropSpare(ctx, deploymentID)
 }
 
 // get returns the deployment's server, starting it if needed; concurrent
@@ -189,6 +200,10 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 	env, err := s.cfg.Env(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("runtime environment: %w", err)
+	}
+	hash := envHash(env)
+	if n, ok := s.restartSpare(ctx, d, hash); ok {
+		return n, nil
 	}
 	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
 		return nil, err
@@ -225,7 +240,7 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 		s.sb.Remove(ctx, srv.ContainerID)
 		return nil, err
 	}
-	n := &nodeServer{deploymentID: d.ID, containerID: srv.ContainerID, addr: srv.Addr}
+	n := &nodeServer{deploymentID: d.ID, containerID: srv.ContainerID, addr: srv.Addr, env: hash}
 	n.proxy = newProxy(srv.Addr, s.transport, s.log)
 	n.touch()
 	s.mu.Lock()
@@ -247,7 +262,7 @@ func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
 			resp.Body.Close()
 			return nil
 		}
-		if i%10 == 9 {
+		if i%50 == 49 {
 			if ok, err := s.sb.Running(ctx, srv.ContainerID); err == nil && !ok {
 				tail, _ := s.sb.Tail(context.WithoutCancel(ctx), srv.ContainerID, 20)
 				return fmt.Errorf("the app's server exited while starting:\n%s", tail)
@@ -256,7 +271,7 @@ func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the app's server did not answer HTTP within %s", s.cfg.StartTimeout)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -265,7 +280,7 @@ func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
 // used idle ones.
 func (s *Servers) evictFor(ctx context.Context) {
 	s.mu.Lock()
-	var victims []*nodeServer
+	var victims []parking
 	if len(s.running) >= s.cfg.MaxRunning {
 		all := make([]*nodeServer, 0, len(s.running))
 		for _, n := range s.running {
@@ -280,13 +295,13 @@ func (s *Servers) evictFor(ctx context.Context) {
 				continue
 			}
 			delete(s.running, n.deploymentID)
-			victims = append(victims, n)
+			victims = append(victims, parking{n, s.spares.reserve(n.deploymentID)})
 		}
 	}
 	s.mu.Unlock()
-	for _, n := range victims {
-		s.log.Info("evicted server", slog.String("deployment", n.deploymentID))
-		s.sb.Remove(ctx, n.containerID)
+	for _, v := range victims {
+		s.log.Info("evicted server", slog.String("deployment", v.n.deploymentID))
+		s.park(ctx, v.n, v.reservation)
 	}
 }
 
@@ -314,14 +329,21 @@ func (s *Servers) reap(ctx context.Context) {
 // forget removes n (if it is still the registered server of its deployment).
 func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
 	s.mu.Lock()
-	if s.running[n.deploymentID] == n {
+	registered := s.running[n.deploymentID] == n
+	var reservation chan struct{}
+	if registered {
 		delete(s.running, n.deploymentID)
+		if why == "idle" {
+			reservation = s.spares.reserve(n.deploymentID)
+		}
 	}
 	s.mu.Unlock()
 	s.log.Info("stopped server", slog.String("deployment", n.deploymentID), slog.String("reason", why))
-	if err := s.sb.Remove(ctx, n.containerID); err != nil {
-		s.log.Warn("remove server container", slog.Any("err", err))
+	if reservation != nil {
+		s.park(ctx, n, reservation)
+		return
 	}
+	s.removeContainer(ctx, n.containerID)
 }
 
 // ServeHTTP proxies r to d's server. A GET or HEAD that fails because the

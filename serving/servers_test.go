@@ -122,6 +122,16 @@ func containers(t *testing.T, label string) []string {
 	return strings.Fields(string(out))
 }
 
+// runningContainers lists the running containers with label.
+func runningContainers(t *testing.T, label string) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+label).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
 func get(t *testing.T, s *Servers, d *store.Deployment, path string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "http://app.localhost"+path, nil)
@@ -174,16 +184,57 @@ func TestIdleReapCountsFromLastRequest(t *testing.T) {
 	if id, ok := env.servers.Running(d.ID); !ok || id != first || env.servers.Starts() != 1 {
 		t.Fatalf("server replaced or reaped while in use (running %v, id changed %v, starts %d)", ok, id != first, env.servers.Starts())
 	}
-	// Then idle: gone shortly after the timeout.
+	// Then idle: stopped shortly after the timeout, its container kept as
+	// a spare.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, ok := env.servers.Running(d.ID); !ok && len(containers(t, "dev.berth.deployment=idle")) == 0 {
+		if _, ok := env.servers.Running(d.ID); !ok && len(runningContainers(t, "dev.berth.deployment=idle")) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("idle server not reaped within 5s after its last request")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestIdleServerRestartsFromSpare: a server stopped for idleness starts
+// again from its stopped container, files and all; once the runtime
+// environment changed, a new container is made instead.
+func TestIdleServerRestartsFromSpare(t *testing.T) {
+	env := newTestServers(t, ServersConfig{IdleTimeout: 500 * time.Millisecond, ReapEvery: 100 * time.Millisecond})
+	d := env.deploy("spare")
+	waitReaped := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if _, ok := env.servers.Running(d.ID); !ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("idle server not reaped")
+			}
+		}
+	}
+	if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
+		t.Fatalf("first request: %d", code)
+	}
+	first, _ := env.servers.Running(d.ID)
+	waitReaped()
+	if ids := containers(t, "dev.berth.deployment=spare"); len(ids) != 1 || !strings.HasPrefix(first, ids[0]) {
+		t.Fatalf("stopped server's container not kept: %v (was %s)", ids, first)
+	}
+	code, body := get(t, env.servers, d, "/again")
+	if second, _ := env.servers.Running(d.ID); code != http.StatusOK || body["url"] != "/again" || second != first {
+		t.Fatalf("request after idle stop: %d %v, container %s (was %s)", code, body, second, first)
+	}
+	waitReaped()
+	env.servers.cfg.Env = func(context.Context, *store.Deployment) ([]string, error) { return []string{"GREETING=changed"}, nil }
+	code, body = get(t, env.servers, d, "/")
+	if third, _ := env.servers.Running(d.ID); code != http.StatusOK || body["env"] != "changed" || third == first {
+		t.Fatalf("after an env change: %d %v, same container %v", code, body, third == first)
+	}
+	if ids := containers(t, "dev.berth.deployment=spare"); len(ids) != 1 {
+		t.Errorf("containers after the env change: %v, want only the new one", ids)
 	}
 }
 
@@ -213,16 +264,18 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 	if _, ok := env.servers.Running(a.ID); ok {
 		t.Error("the least recently used server still runs over the cap")
 	}
-	if ids := containers(t, "dev.berth.deployment=lru-a"); len(ids) != 0 {
-		t.Errorf("evicted server's container still exists: %v", ids)
+	if ids := runningContainers(t, "dev.berth.deployment=lru-a"); len(ids) != 0 {
+		t.Errorf("evicted server's container still runs: %v", ids)
 	}
 	if _, ok := env.servers.Running(b.ID); !ok {
 		t.Error("the new server is not running")
 	}
 }
 
+// TestCloseRemovesServers: running servers and the stopped spares of
+// evicted ones are all removed.
 func TestCloseRemovesServers(t *testing.T) {
-	env := newTestServers(t, ServersConfig{})
+	env := newTestServers(t, ServersConfig{MaxRunning: 1})
 	get(t, env.servers, env.deploy("close-a"), "/")
 	get(t, env.servers, env.deploy("close-b"), "/")
 	if n := len(containers(t, sandbox.LabelInstance+"="+env.instance)); n != 2 {

@@ -17,8 +17,9 @@ import (
 
 // Config configures serving.
 type Config struct {
-	BaseDomain string
-	CacheDir   string // local copies of artifact files, by content hash
+	BaseDomain       string
+	CacheDir         string // local copies of artifact files, by content hash
+	MemoryCacheBytes int64  // hot file bytes kept in memory (0: DefaultMemoryCacheBytes)
 }
 
 // Handler serves deployment hosts.
@@ -28,6 +29,7 @@ type Handler struct {
 	store   artifacts.Store
 	log     *slog.Logger
 	files   *fileCache
+	hosts   *hostCache
 	servers *Servers // nil: server-rendered deployments cannot be served
 	suffix  string
 }
@@ -37,11 +39,12 @@ var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
 // New returns a handler. servers may be nil when no Docker engine is there
 // to run server-rendered deployments.
 func New(cfg Config, db *store.DB, st artifacts.Store, servers *Servers, log *slog.Logger) (*Handler, error) {
-	files, err := newFileCache(cfg.CacheDir, st)
+	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, servers: servers, suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
+	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), servers: servers,
+		suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
 }
 
 // StripPort returns host without a port, lowercased.
@@ -69,7 +72,7 @@ func (h *Handler) label(host string) (string, bool) {
 // ServeHTTP resolves the host to a deployment and serves it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	label, _ := h.label(r.Host)
-	d, err := h.resolve(r.Context(), label)
+	d, err := h.hosts.resolve(r.Context(), label, h.resolve)
 	if err != nil {
 		if store.ErrorCode(err) != store.ENOTFOUND {
 			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("err", err))

@@ -1,12 +1,13 @@
 package serving
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 		writePage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Static deployments answer GET and HEAD only.")
 		return
 	}
-	m, err := h.files.manifest(r.Context(), d.ID, d.ArtifactKey)
+	m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 	if err != nil {
 		h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("err", err))
 		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
@@ -82,7 +83,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 // through its Node server.
 func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		m, err := h.files.manifest(r.Context(), d.ID, d.ArtifactKey)
+		m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 		if err != nil {
 			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("err", err))
 			writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
@@ -101,39 +102,100 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 	h.servers.ServeHTTP(w, r, d)
 }
 
-func has(m *artifacts.Manifest, name string) bool {
-	_, ok := m.Files[name]
+func has(s *site, name string) bool {
+	_, ok := s.m.Files[name]
 	return ok
 }
 
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Deployment, m *artifacts.Manifest, name string, status int) {
-	entry := m.Files[name]
-	f, err := h.files.open(r.Context(), d.ArtifactKey+artifacts.FilesDir+name, entry)
+// serveFile answers with one file of the deployment, compressed when the
+// client accepts it and a smaller variant exists. Plain GETs (the hot path)
+// are answered from prepared header values and, for small files, bytes in
+// memory; conditional and range requests go through http.ServeContent.
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Deployment, s *site, name string, status int) {
+	entry := s.m.Files[name]
+	f, err := h.files.hot(r.Context(), d.ArtifactKey+artifacts.FilesDir+name, name, entry)
 	if err != nil {
 		h.log.Error("open artifact file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("err", err))
 		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from the artifact store.")
 		return
 	}
-	defer f.Close()
+	meta := s.meta(name)
 	hdr := w.Header()
-	hdr.Set("Content-Type", artifacts.ContentType(name))
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("ETag", `"`+entry.SHA256[:32]+`"`)
-	if status == http.StatusOK && isHashed(name) {
-		hdr.Set("Cache-Control", cacheImmutable)
-	} else {
-		hdr.Set("Cache-Control", cacheRevalidate)
-	}
+	hdr["Content-Type"] = meta.contentType
+	hdr["X-Content-Type-Options"] = h.files.hdr.nosniff
 	if status == http.StatusOK {
-		// Conditional GET, Range and HEAD come from ServeContent.
-		http.ServeContent(w, r, name, time.Time{}, f)
+		hdr["Cache-Control"] = meta.cacheOK
+	} else {
+		hdr["Cache-Control"] = h.files.hdr.revalidate
+	}
+	if f.vary {
+		hdr["Vary"] = h.files.hdr.vary
+	}
+	rh := r.Header
+	ranged := rh["Range"] != nil
+	enc := encIdentity
+	if !ranged {
+		// A range applies to one representation; identity is the one
+		// every client can splice.
+		enc = negotiate(rh.Get("Accept-Encoding"), &f.have)
+	}
+	v := f.v[enc]
+	hdr["Etag"] = v.etag
+	if v.encHdr != nil {
+		hdr["Content-Encoding"] = v.encHdr
+	}
+	if status == http.StatusOK && (ranged || rh["If-None-Match"] != nil || rh["If-Modified-Since"] != nil ||
+		rh["If-Match"] != nil || rh["If-Unmodified-Since"] != nil) {
+		body, err := v.open()
+		if err != nil {
+			h.fileError(w, r, d, name, err)
+			return
+		}
+		defer body.Close()
+		http.ServeContent(w, r, name, time.Time{}, body)
 		return
 	}
-	hdr.Set("Content-Length", strconv.FormatInt(entry.Size, 10))
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		io.Copy(w, f)
+	hdr["Accept-Ranges"] = h.files.hdr.bytes
+	hdr["Content-Length"] = v.length
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
 	}
+	if v.data != nil {
+		w.WriteHeader(status)
+		w.Write(v.data)
+		return
+	}
+	file, err := os.Open(v.path)
+	if err != nil {
+		h.fileError(w, r, d, name, err)
+		return
+	}
+	defer file.Close()
+	w.WriteHeader(status)
+	io.Copy(w, file) // sendfile from the disk cache
+}
+
+// open returns the variant's bytes for http.ServeContent.
+func (v *variant) open() (io.ReadSeekCloser, error) {
+	if v.data != nil {
+		return nopCloser{bytes.NewReader(v.data)}, nil
+	}
+	return os.Open(v.path)
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// fileError answers when a cached file could not be read (the disk cache
+// was cleaned under berth's feet, for one).
+func (h *Handler) fileError(w http.ResponseWriter, r *http.Request, d *store.Deployment, name string, err error) {
+	h.log.Error("read cached file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("err", err))
+	for _, k := range []string{"Etag", "Content-Encoding", "Vary", "Cache-Control"} {
+		w.Header().Del(k)
+	}
+	writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from berth's cache.")
 }
 
 // isHashed reports whether a file name carries a content hash, so it can be

@@ -1,0 +1,175 @@
+package builder
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/sandbox"
+)
+
+func TestCacheKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package.json", `{"dependencies":{"next":"15"}}`)
+	pkgOnly := cacheKey(dir, "node:22", "/workspace")
+	if pkgOnly != cacheKey(dir, "node:22", "/workspace") {
+		t.Fatal("key not stable")
+	}
+	write("package-lock.json", `{"lockfileVersion":3}`)
+	locked := cacheKey(dir, "node:22", "/workspace")
+	if locked == pkgOnly {
+		t.Error("a lock file does not change the key")
+	}
+	write("package.json", `{"dependencies":{"next":"15"},"scripts":{"build":"next build"}}`)
+	if cacheKey(dir, "node:22", "/workspace") != locked {
+		t.Error("package.json changes the key although a lock file decides it")
+	}
+	write("package-lock.json", `{"lockfileVersion":3,"packages":{}}`)
+	if cacheKey(dir, "node:22", "/workspace") == locked {
+		t.Error("a changed lock file keeps the key")
+	}
+	if cacheKey(dir, "node:24", "/workspace") == cacheKey(dir, "node:22", "/workspace") {
+		t.Error("the image does not change the key")
+	}
+	if cacheKey(dir, "node:22", "/workspace/web") == cacheKey(dir, "node:22", "/workspace") {
+		t.Error("the root directory does not change the key")
+	}
+}
+
+// TestBuildCacheRoundTrip saves the npm cache and .next/cache out of a
+// stopped build container and restores them into the next one: exactly for
+// the same key, from the project's newest entry for another key, never for
+// another project.
+func TestBuildCacheRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Docker; skipped under -short")
+	}
+	image := os.Getenv("BERTH_BUILD_IMAGE")
+	if image == "" {
+		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
+	}
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sb, err := sandbox.New(ctx, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	c := newBuildCache(t.TempDir(), 1<<30, sb, log)
+	run := func(script string, files []sandbox.CopyIn) (string, []string) {
+		t.Helper()
+		var out []string
+		res, err := sb.Run(ctx, sandbox.Spec{
+			Image: image, Cmd: []string{"sh", "-c", "mkdir -p /workspace && cd /workspace && " + script},
+			Env:    []string{"HOME=/root"},
+			Labels: map[string]string{sandbox.LabelRole: "test"},
+			Files:  files,
+		}, func(l sandbox.Line) { out = append(out, l.Text) })
+		if res.ContainerID != "" {
+			t.Cleanup(func() { sb.Remove(context.Background(), res.ContainerID) })
+		}
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("container: %v (exit %d) %v", err, res.ExitCode, out)
+		}
+		return res.ContainerID, out
+	}
+
+	u := c.restore(ctx, "proj1", "k1", "/workspace")
+	if len(u.copyIns()) != 0 || !strings.Contains(u.describe(), "none yet") {
+		t.Fatalf("empty cache restored %v (%s)", u.restored, u.describe())
+	}
+	id, _ := run("mkdir -p /root/.npm/_cacache/index-v5 .next/cache/webpack && echo npm-data > /root/.npm/_cacache/index-v5/x && "+
+		"echo next-data > .next/cache/webpack/y && mkdir -p /root/.npm/_logs && echo log > /root/.npm/_logs/debug.log", nil)
+	n, names, err := u.save(ctx, id)
+	if err != nil || n == 0 || strings.Join(names, ",") != "npm,next" {
+		t.Fatalf("save: %d bytes %v %v", n, names, err)
+	}
+
+	check := func(u *cacheUse, want string) {
+		t.Helper()
+		_, out := run("cat /root/.npm/_cacache/index-v5/x .next/cache/webpack/y; ls /root/.npm", u.copyIns())
+		if got := strings.Join(out, " "); got != "npm-data next-data _cacache" {
+			t.Errorf("restored files: %q", got)
+		}
+		if !strings.Contains(u.describe(), want) {
+			t.Errorf("describe: %q, want %q", u.describe(), want)
+		}
+		u.close()
+	}
+	check(c.restore(ctx, "proj1", "k1", "/workspace"), "same lock file")
+	check(c.restore(ctx, "proj1", "k2", "/workspace"), "from an earlier lock file")
+	if u := c.restore(ctx, "proj2", "k1", "/workspace"); len(u.copyIns()) != 0 {
+		t.Error("another project's cache was restored")
+	}
+	if u := c.restore(ctx, "../proj1", "k1", "/workspace"); u != nil {
+		t.Error("a project id that is not a plain name was used as a path")
+	}
+	var nilCache *buildCache
+	if u := nilCache.restore(ctx, "proj1", "k1", "/workspace"); u != nil || u.copyIns() != nil || u.describe() != "" {
+		t.Error("a pool without a cache dir restored something")
+	}
+}
+
+// TestBuildCacheEviction: past the size cap the least recently used
+// entries go, whatever their project.
+func TestBuildCacheEviction(t *testing.T) {
+	c := newBuildCache(t.TempDir(), 250, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	old := time.Now().Add(-time.Hour)
+	for i, e := range []struct{ project, key string }{{"a", "k1"}, {"b", "k1"}, {"c", "k1"}} {
+		dir := filepath.Join(c.dir, e.project, e.key)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "npm.tar"), make([]byte, 100), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := old.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(dir, at, at)
+	}
+	// b was used last; a and c are older.
+	now := time.Now()
+	os.Chtimes(filepath.Join(c.dir, "b", "k1"), now, now)
+	c.evict()
+	exists := func(p string) bool { _, err := os.Stat(filepath.Join(c.dir, p, "k1")); return err == nil }
+	if exists("a") || !exists("b") || !exists("c") {
+		t.Errorf("after eviction: a %v, b %v, c %v; want only a gone", exists("a"), exists("b"), exists("c"))
+	}
+}
+
+// TestBuildCacheWaitsForSave: a build restoring while the previous build of
+// its project still saves its cache waits for that save.
+func TestBuildCacheWaitsForSave(t *testing.T) {
+	c := newBuildCache(t.TempDir(), 1<<20, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	saving := make(chan struct{})
+	c.pending["p"] = saving
+	done := make(chan *cacheUse)
+	go func() { done <- c.restore(context.Background(), "p", "k", "/workspace") }()
+	select {
+	case <-done:
+		t.Fatal("restore did not wait for the save in progress")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(saving)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("restore still waiting after the save ended")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.pending["q"] = make(chan struct{})
+	cancel()
+	if u := c.restore(ctx, "q", "k", "/workspace"); u != nil {
+		t.Error("a cancelled build restored a cache")
+	}
+}
