@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
+	"github.com/berth-dev/berth/fastpath"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
@@ -39,6 +40,7 @@ type Main struct {
 	server    *server.Server
 	http      *http.Server
 	listener  net.Listener
+	fast      *fastpath.Listener
 	publicURL string
 
 	// Background clean-up work (deleting a project's artifacts) runs on
@@ -173,9 +175,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.server.Start(ctx); err != nil {
 		return err
 	}
-	m.http = &http.Server{Handler: m.server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	const readHeaderTimeout, idleTimeout = 10 * time.Second, 120 * time.Second
+	// Plain GETs of deployment files are answered on the fast path; every
+	// other connection goes on to net/http.
+	m.fast = fastpath.Listen(m.listener, m.serving, fastpath.Config{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout})
+	m.http = &http.Server{Handler: m.server, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
 	go func() {
-		if err := m.http.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.http.Serve(m.fast); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("http server stopped", slog.Any("err", err))
 		}
 	}()
@@ -194,6 +200,9 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+		}
+		if err := m.fast.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down fast path: %w", err))
 		}
 		cancel()
 	} else if m.listener != nil {
