@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,14 +167,31 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	cmds := detectCommands(projectDir)
 	if job.InstallCommand != "" {
 		cmds.Install = job.InstallCommand
+		cmds.ReusableModules = false // an install of its own may not be npm's
 	}
 	if job.BuildCommand != "" {
 		cmds.Build = job.BuildCommand
 	}
 
 	workdir := path.Join("/workspace", job.RootDir)
-	cache := p.restoreCache(ctx, job.ProjectID, projectDir, workdir, em)
+	cache := p.restoreCache(ctx, job.ProjectID, projectDir, workdir, env, cmds.ReusableModules, em)
 	defer cache.close()
+	if cache.has("node_modules") && cmds.Install == "npm ci" && !cmds.InstallScripts {
+		// npm ci would delete node_modules and make the same one again
+		// from the same lock file.
+		em.system("Install: skipped; node_modules is the one npm ci made from this lock file in the last build.")
+		cmds.Install = ""
+	}
+	if cmds.UsesNext && env[nextActionsKey] == "" && p.secrets != nil {
+		// Next.js makes a new random key per build inside a container,
+		// and its build cache (.next/cache) is only valid for the key it
+		// was made with. A stable key per project keeps the cache valid.
+		key, err := p.secrets.Derive("berth/next-server-actions/"+job.ProjectID, 32)
+		if err != nil {
+			return queue.Event{}, fmt.Errorf("derive the server actions key: %w", err)
+		}
+		env[nextActionsKey] = base64.StdEncoding.EncodeToString(key)
+	}
 	containerID, err := p.runBuild(ctx, job, commit, src, cmds, env, cache.copyIns(), em)
 	if containerID != "" {
 		defer p.finishLater(ctx, cache, containerID, err == nil)
@@ -196,6 +214,10 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	}
 	return queue.Event{State: "ready", OutputType: out.Type, ArtifactKey: prefix}, nil
 }
+
+// nextActionsKey is the variable Next.js reads its server actions
+// encryption key from.
+const nextActionsKey = "NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"
 
 // gitAuth opens the job's clone token, if any. It authenticates go-git on
 // the host; the container never sees it.

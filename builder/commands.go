@@ -11,6 +11,16 @@ import (
 type Commands struct {
 	Install string
 	Build   string
+
+	// What package.json says, for the build cache and Next.js.
+	UsesNext bool // depends on next
+	// ReusableModules: npm installs the project into one node_modules (no
+	// workspaces), so a node_modules made from the same lock file can be
+	// kept for the next build.
+	ReusableModules bool
+	// InstallScripts: the project's own package has install lifecycle
+	// scripts, which write who knows where: its install always runs.
+	InstallScripts bool
 }
 
 // detectCommands picks defaults from the project's package.json and lock
@@ -23,7 +33,10 @@ func detectCommands(dir string) Commands {
 		return Commands{}
 	}
 	var pkg struct {
-		Scripts map[string]string `json:"scripts"`
+		Scripts         map[string]string `json:"scripts"`
+		Dependencies    map[string]any    `json:"dependencies"`
+		DevDependencies map[string]any    `json:"devDependencies"`
+		Workspaces      any               `json:"workspaces"`
 	}
 	_ = json.Unmarshal(data, &pkg) // a broken package.json fails loudly in npm itself
 	exists := func(name string) bool {
@@ -31,6 +44,14 @@ func detectCommands(dir string) Commands {
 		return err == nil
 	}
 	var c Commands
+	_, dep := pkg.Dependencies["next"]
+	_, devDep := pkg.DevDependencies["next"]
+	c.UsesNext = dep || devDep
+	for _, name := range []string{"preinstall", "install", "postinstall", "prepare"} {
+		if _, ok := pkg.Scripts[name]; ok {
+			c.InstallScripts = true
+		}
+	}
 	run := "npm run build"
 	switch {
 	case exists("pnpm-lock.yaml"):
@@ -39,8 +60,10 @@ func detectCommands(dir string) Commands {
 		c.Install, run = "yarn install --frozen-lockfile", "yarn run build"
 	case exists("package-lock.json"), exists("npm-shrinkwrap.json"):
 		c.Install = "npm ci"
+		c.ReusableModules = pkg.Workspaces == nil
 	default:
 		c.Install = "npm install"
+		c.ReusableModules = pkg.Workspaces == nil
 	}
 	if _, ok := pkg.Scripts["build"]; ok {
 		c.Build = run

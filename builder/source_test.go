@@ -105,11 +105,24 @@ func TestDetectCommands(t *testing.T) {
 		want  Commands
 	}{
 		{"plain site", map[string]string{"index.html": "<h1>x</h1>"}, Commands{}},
-		{"npm without lock", map[string]string{"package.json": `{"scripts":{"build":"vite build"}}`}, Commands{"npm install", "npm run build"}},
-		{"npm with lock", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "package-lock.json": "{}"}, Commands{"npm ci", "npm run build"}},
-		{"yarn", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "yarn.lock": ""}, Commands{"yarn install --frozen-lockfile", "yarn run build"}},
-		{"pnpm", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "pnpm-lock.yaml": ""}, Commands{"corepack pnpm install --frozen-lockfile", "corepack pnpm run build"}},
-		{"no build script", map[string]string{"package.json": `{"scripts":{"start":"node ."}}`}, Commands{Install: "npm install"}},
+		{"npm without lock", map[string]string{"package.json": `{"scripts":{"build":"vite build"}}`},
+			Commands{Install: "npm install", Build: "npm run build", ReusableModules: true}},
+		{"npm with lock", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "package-lock.json": "{}"},
+			Commands{Install: "npm ci", Build: "npm run build", ReusableModules: true}},
+		{"yarn", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "yarn.lock": ""},
+			Commands{Install: "yarn install --frozen-lockfile", Build: "yarn run build"}},
+		{"pnpm", map[string]string{"package.json": `{"scripts":{"build":"x"}}`, "pnpm-lock.yaml": ""},
+			Commands{Install: "corepack pnpm install --frozen-lockfile", Build: "corepack pnpm run build"}},
+		{"no build script", map[string]string{"package.json": `{"scripts":{"start":"node ."}}`},
+			Commands{Install: "npm install", ReusableModules: true}},
+		{"next", map[string]string{"package.json": `{"scripts":{"build":"next build"},"dependencies":{"next":"15.5.0"}}`, "package-lock.json": "{}"},
+			Commands{Install: "npm ci", Build: "npm run build", UsesNext: true, ReusableModules: true}},
+		{"next as a dev dependency", map[string]string{"package.json": `{"devDependencies":{"next":"^15"}}`},
+			Commands{Install: "npm install", UsesNext: true, ReusableModules: true}},
+		{"workspaces", map[string]string{"package.json": `{"workspaces":["apps/*"],"scripts":{"build":"x"}}`, "package-lock.json": "{}"},
+			Commands{Install: "npm ci", Build: "npm run build"}},
+		{"install scripts", map[string]string{"package.json": `{"scripts":{"build":"x","postinstall":"prisma generate"}}`, "package-lock.json": "{}"},
+			Commands{Install: "npm ci", Build: "npm run build", ReusableModules: true, InstallScripts: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

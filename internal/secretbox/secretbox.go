@@ -5,7 +5,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 // Box seals and opens values under one key.
 type Box struct {
 	aead cipher.AEAD
+	key  []byte
 }
 
 // New returns a Box for a 32-byte key.
@@ -29,7 +32,7 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create gcm: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, key: append([]byte(nil), key...)}, nil
 }
 
 // LoadOrCreateKey reads the key at path, or writes a new random one (mode
@@ -84,4 +87,11 @@ func (b *Box) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("open secret: %w", err)
 	}
 	return out, nil
+}
+
+// Derive returns n bytes derived from the key for one purpose (HKDF-SHA256
+// with purpose as the info): stable across restarts, different for every
+// purpose, and revealing nothing of the key.
+func (b *Box) Derive(purpose string, n int) ([]byte, error) {
+	return hkdf.Key(sha256.New, b.key, nil, purpose, n)
 }

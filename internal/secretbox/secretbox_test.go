@@ -148,3 +148,26 @@ func TestLoadOrCreateKeyRejectsBadFile(t *testing.T) {
 		t.Error("created a key in a directory that does not exist")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	b := newBox(t)
+	k1, err := b.Derive("next-server-actions/p1", 32)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("Derive: %d bytes, %v", len(k1), err)
+	}
+	again, _ := b.Derive("next-server-actions/p1", 32)
+	other, _ := b.Derive("next-server-actions/p2", 32)
+	if string(again) != string(k1) {
+		t.Fatal("the same purpose gave two keys")
+	}
+	if string(other) == string(k1) {
+		t.Fatal("two purposes gave the same key")
+	}
+	b2, err := New(bytes.Repeat([]byte{8}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := b2.Derive("next-server-actions/p1", 32); string(k) == string(k1) {
+		t.Fatal("two master keys gave the same derived key")
+	}
+}
