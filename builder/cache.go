@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,14 +26,22 @@ import (
 const DefaultCacheMaxBytes = 4 << 30
 
 // cachedPaths are the folders a build keeps for the next build of the same
-// project: package managers' download caches (HOME is /root in builds) and
-// Next.js's own build cache, relative to the project's folder when not
-// absolute. Only those that exist after a build are kept.
-var cachedPaths = []struct{ name, dir string }{
-	{"npm", "/root/.npm/_cacache"},
-	{"yarn", "/usr/local/share/.cache/yarn"},
-	{"pnpm", "/root/.local/share/pnpm/store"},
-	{"next", ".next/cache"},
+// project: package managers' download caches (HOME is /root in builds),
+// Next.js's own build cache, and node_modules, relative to the project's
+// folder when not absolute. Only those that exist after a build are kept.
+// An exact folder is restored only into a build with the same key (the same
+// lock file, image, root directory and environment): node_modules made
+// from another lock file is not what this one asks for, while a download
+// cache of an older lock file still holds most of what the new one needs.
+var cachedPaths = []struct {
+	name, dir string
+	exact     bool
+}{
+	{"npm", "/root/.npm/_cacache", false},
+	{"yarn", "/usr/local/share/.cache/yarn", false},
+	{"pnpm", "/root/.local/share/pnpm/store", false},
+	{"next", ".next/cache", false},
+	{"node_modules", "node_modules", true},
 }
 
 // lockFiles decide a cache's key, in this order; package.json stands in
@@ -72,10 +82,14 @@ func newBuildCache(dir string, maxBytes int64, sb *sandbox.Sandbox, log *slog.Lo
 }
 
 // cacheKey names a project's dependency set: the hash of its lock file (or
-// package.json), the build image and the root directory.
-func cacheKey(projectDir, image, rootDir string) string {
+// package.json), the build image, the root directory and the build's
+// environment variables (install scripts may read them).
+func cacheKey(projectDir, image, rootDir string, env map[string]string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", image, rootDir)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(h, "env\x00%s\x00%s\x00", k, env[k])
+	}
 	for _, name := range lockFiles {
 		data, err := readSmallFile(filepath.Join(projectDir, name), 256<<20)
 		if err == nil {
@@ -94,15 +108,22 @@ type cacheUse struct {
 	project   string
 	key       string
 	workdir   string // the project's folder in the container
+	modules   bool   // node_modules is kept and restored (Commands.ReusableModules)
 	files     []*os.File
 	restored  []string
 	restoreAt string // the entry restored, if any
 }
 
+// has reports whether the named folder was restored.
+func (u *cacheUse) has(name string) bool {
+	return u != nil && slices.Contains(u.restored, name)
+}
+
 // restore opens the project's entry for key (else its newest) and returns
-// the folders to copy into the build container. A nil *buildCache, or an
+// the folders to copy into the build container; node_modules only when
+// modules is set and the entry is key's own. A nil *buildCache, or an
 // unusable project id, gives a use that does nothing.
-func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string) *cacheUse {
+func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string, modules bool) *cacheUse {
 	if c == nil || !safeID.MatchString(projectID) {
 		return nil
 	}
@@ -118,7 +139,7 @@ func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string
 			return nil
 		}
 	}
-	u := &cacheUse{c: c, project: projectID, key: key, workdir: workdir}
+	u := &cacheUse{c: c, project: projectID, key: key, workdir: workdir, modules: modules}
 	entry := filepath.Join(c.dir, projectID, key)
 	if _, err := os.Stat(entry); err != nil {
 		entry = c.newest(projectID)
@@ -128,7 +149,11 @@ func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string
 	}
 	now := time.Now()
 	os.Chtimes(entry, now, now) // recently used: evicted last
+	exact := filepath.Base(entry) == key
 	for _, p := range cachedPaths {
+		if p.exact && !(exact && modules) {
+			continue
+		}
 		f, err := os.Open(filepath.Join(entry, p.name+".tar"))
 		if err != nil {
 			continue
@@ -237,6 +262,9 @@ func (u *cacheUse) save(ctx context.Context, containerID string) (int64, []strin
 	var total int64
 	var saved []string
 	for _, p := range cachedPaths {
+		if p.exact && !u.modules {
+			continue
+		}
 		src := c.containerPath(p.name, u.workdir)
 		info, err := c.sb.Stat(ctx, containerID, src)
 		if err != nil {
@@ -359,8 +387,8 @@ func dirSize(dir string) int64 {
 
 // restoreCache opens the project's build cache for this build and logs what
 // it restores. It returns nil when the pool keeps no cache.
-func (p *Pool) restoreCache(ctx context.Context, projectID, projectDir, workdir string, em *emitter) *cacheUse {
-	u := p.cache.restore(ctx, projectID, cacheKey(projectDir, p.cfg.Image, workdir), workdir)
+func (p *Pool) restoreCache(ctx context.Context, projectID, projectDir, workdir string, env map[string]string, modules bool, em *emitter) *cacheUse {
+	u := p.cache.restore(ctx, projectID, cacheKey(projectDir, p.cfg.Image, workdir, env), workdir, modules)
 	if msg := u.describe(); msg != "" {
 		em.system("%s", msg)
 	}

@@ -22,34 +22,45 @@ func TestCacheKey(t *testing.T) {
 		}
 	}
 	write("package.json", `{"dependencies":{"next":"15"}}`)
-	pkgOnly := cacheKey(dir, "node:22", "/workspace")
-	if pkgOnly != cacheKey(dir, "node:22", "/workspace") {
+	pkgOnly := cacheKey(dir, "node:22", "/workspace", nil)
+	if pkgOnly != cacheKey(dir, "node:22", "/workspace", nil) {
 		t.Fatal("key not stable")
 	}
 	write("package-lock.json", `{"lockfileVersion":3}`)
-	locked := cacheKey(dir, "node:22", "/workspace")
+	locked := cacheKey(dir, "node:22", "/workspace", nil)
 	if locked == pkgOnly {
 		t.Error("a lock file does not change the key")
 	}
 	write("package.json", `{"dependencies":{"next":"15"},"scripts":{"build":"next build"}}`)
-	if cacheKey(dir, "node:22", "/workspace") != locked {
+	if cacheKey(dir, "node:22", "/workspace", nil) != locked {
 		t.Error("package.json changes the key although a lock file decides it")
 	}
 	write("package-lock.json", `{"lockfileVersion":3,"packages":{}}`)
-	if cacheKey(dir, "node:22", "/workspace") == locked {
+	if cacheKey(dir, "node:22", "/workspace", nil) == locked {
 		t.Error("a changed lock file keeps the key")
 	}
-	if cacheKey(dir, "node:24", "/workspace") == cacheKey(dir, "node:22", "/workspace") {
+	if cacheKey(dir, "node:24", "/workspace", nil) == cacheKey(dir, "node:22", "/workspace", nil) {
 		t.Error("the image does not change the key")
 	}
-	if cacheKey(dir, "node:22", "/workspace/web") == cacheKey(dir, "node:22", "/workspace") {
+	if cacheKey(dir, "node:22", "/workspace/web", nil) == cacheKey(dir, "node:22", "/workspace", nil) {
 		t.Error("the root directory does not change the key")
+	}
+	env := map[string]string{"A": "1", "B": "2"}
+	if cacheKey(dir, "node:22", "/workspace", env) == cacheKey(dir, "node:22", "/workspace", nil) {
+		t.Error("environment variables do not change the key")
+	}
+	if cacheKey(dir, "node:22", "/workspace", env) != cacheKey(dir, "node:22", "/workspace", map[string]string{"B": "2", "A": "1"}) {
+		t.Error("the key depends on map order")
+	}
+	if cacheKey(dir, "node:22", "/workspace", env) == cacheKey(dir, "node:22", "/workspace", map[string]string{"A": "1", "B": "3"}) {
+		t.Error("a changed value keeps the key")
 	}
 }
 
-// TestBuildCacheRoundTrip saves the npm cache and .next/cache out of a
-// stopped build container and restores them into the next one: exactly for
-// the same key, from the project's newest entry for another key, never for
+// TestBuildCacheRoundTrip saves the npm cache, .next/cache and
+// node_modules out of a stopped build container and restores them into the
+// next one: all for the same key; the download and Next.js caches, not
+// node_modules, from the project's newest entry for another key; never for
 // another project.
 func TestBuildCacheRoundTrip(t *testing.T) {
 	if testing.Short() {
@@ -85,38 +96,49 @@ func TestBuildCacheRoundTrip(t *testing.T) {
 		return res.ContainerID, out
 	}
 
-	u := c.restore(ctx, "proj1", "k1", "/workspace")
+	u := c.restore(ctx, "proj1", "k1", "/workspace", true)
 	if len(u.copyIns()) != 0 || !strings.Contains(u.describe(), "none yet") {
 		t.Fatalf("empty cache restored %v (%s)", u.restored, u.describe())
 	}
 	id, _ := run("mkdir -p /root/.npm/_cacache/index-v5 .next/cache/webpack && echo npm-data > /root/.npm/_cacache/index-v5/x && "+
-		"echo next-data > .next/cache/webpack/y && mkdir -p /root/.npm/_logs && echo log > /root/.npm/_logs/debug.log", nil)
+		"echo next-data > .next/cache/webpack/y && mkdir -p /root/.npm/_logs && echo log > /root/.npm/_logs/debug.log && "+
+		"mkdir -p node_modules/left-pad && echo module > node_modules/left-pad/index.js", nil)
 	n, names, err := u.save(ctx, id)
-	if err != nil || n == 0 || strings.Join(names, ",") != "npm,next" {
+	if err != nil || n == 0 || strings.Join(names, ",") != "npm,next,node_modules" {
 		t.Fatalf("save: %d bytes %v %v", n, names, err)
 	}
 
-	check := func(u *cacheUse, want string) {
+	check := func(u *cacheUse, want string, modules bool) {
 		t.Helper()
-		_, out := run("cat /root/.npm/_cacache/index-v5/x .next/cache/webpack/y; ls /root/.npm", u.copyIns())
-		if got := strings.Join(out, " "); got != "npm-data next-data _cacache" {
-			t.Errorf("restored files: %q", got)
+		_, out := run("cat /root/.npm/_cacache/index-v5/x .next/cache/webpack/y; ls /root/.npm; cat node_modules/left-pad/index.js 2>/dev/null || echo none", u.copyIns())
+		wantOut := "npm-data next-data _cacache none"
+		if modules {
+			wantOut = "npm-data next-data _cacache module"
 		}
-		if !strings.Contains(u.describe(), want) {
-			t.Errorf("describe: %q, want %q", u.describe(), want)
+		if got := strings.Join(out, " "); got != wantOut {
+			t.Errorf("restored files: %q, want %q", got, wantOut)
+		}
+		if !strings.Contains(u.describe(), want) || u.has("node_modules") != modules {
+			t.Errorf("describe: %q, want %q (node_modules %v)", u.describe(), want, modules)
 		}
 		u.close()
 	}
-	check(c.restore(ctx, "proj1", "k1", "/workspace"), "same lock file")
-	check(c.restore(ctx, "proj1", "k2", "/workspace"), "from an earlier lock file")
-	if u := c.restore(ctx, "proj2", "k1", "/workspace"); len(u.copyIns()) != 0 {
+	check(c.restore(ctx, "proj1", "k1", "/workspace", true), "same lock file", true)
+	check(c.restore(ctx, "proj1", "k1", "/workspace", false), "same lock file", false)
+	check(c.restore(ctx, "proj1", "k2", "/workspace", true), "from an earlier lock file", false)
+	if u := c.restore(ctx, "proj2", "k1", "/workspace", true); len(u.copyIns()) != 0 {
 		t.Error("another project's cache was restored")
 	}
-	if u := c.restore(ctx, "../proj1", "k1", "/workspace"); u != nil {
+	if u := c.restore(ctx, "../proj1", "k1", "/workspace", true); u != nil {
 		t.Error("a project id that is not a plain name was used as a path")
 	}
+	// A build that may not keep node_modules does not save it.
+	u2 := c.restore(ctx, "proj3", "k1", "/workspace", false)
+	if _, names, err := u2.save(ctx, id); err != nil || strings.Join(names, ",") != "npm,next" {
+		t.Fatalf("save without node_modules: %v %v", names, err)
+	}
 	var nilCache *buildCache
-	if u := nilCache.restore(ctx, "proj1", "k1", "/workspace"); u != nil || u.copyIns() != nil || u.describe() != "" {
+	if u := nilCache.restore(ctx, "proj1", "k1", "/workspace", true); u != nil || u.copyIns() != nil || u.describe() != "" {
 		t.Error("a pool without a cache dir restored something")
 	}
 }
@@ -154,7 +176,7 @@ func TestBuildCacheWaitsForSave(t *testing.T) {
 	saving := make(chan struct{})
 	c.pending["p"] = saving
 	done := make(chan *cacheUse)
-	go func() { done <- c.restore(context.Background(), "p", "k", "/workspace") }()
+	go func() { done <- c.restore(context.Background(), "p", "k", "/workspace", true) }()
 	select {
 	case <-done:
 		t.Fatal("restore did not wait for the save in progress")
@@ -169,7 +191,7 @@ func TestBuildCacheWaitsForSave(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.pending["q"] = make(chan struct{})
 	cancel()
-	if u := c.restore(ctx, "q", "k", "/workspace"); u != nil {
+	if u := c.restore(ctx, "q", "k", "/workspace", true); u != nil {
 		t.Error("a cancelled build restored a cache")
 	}
 }

@@ -12,11 +12,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 )
 
 func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
+	t.Helper()
+	q, pool, _ := testPoolWith(t, cfg, nil)
+	return q, pool
+}
+
+// testPoolWith is testPool with a secret box, also returning the artifact
+// store.
+func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queue, *Pool, artifacts.Store) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q, err := queue.Start(context.Background(), queue.Config{Dir: t.TempDir()}, log)
@@ -34,13 +43,18 @@ func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
 		t.Fatal(err)
 	}
 	cfg.Instance, cfg.WorkDir = "test", t.TempDir()
-	return q, New(cfg, q.Conn(), q.JetStream(), sb, st, nil, log)
+	return q, New(cfg, q.Conn(), q.JetStream(), sb, st, secrets, log), st
 }
 
 // events reads the deployment's events until a terminal state or timeout.
 func events(t *testing.T, js jetstream.JetStream, id string) []queue.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return eventsWithin(t, js, id, 30*time.Second)
+}
+
+func eventsWithin(t *testing.T, js jetstream.JetStream, id string, wait time.Duration) []queue.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	cons, err := js.OrderedConsumer(ctx, queue.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{queue.SubjectEvents + id}})
 	if err != nil {
