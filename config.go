@@ -117,7 +117,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.ServerMemoryMB, "server-memory-mb", envInt("BERTH_SERVER_MEMORY_MB", 1024), "memory limit of one app server, MiB")
 	fs.StringVar(&c.ExtraCAFile, "extra-ca-file", env("BERTH_EXTRA_CA_FILE", ""), "CA bundle copied into containers")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("BERTH_NATS_LISTEN", ""), "also accept NATS clients on this address")
-	fs.Int64Var(&c.BuildCacheMB, "build-cache-mb", envInt("BERTH_BUILD_CACHE_MB", 4096), "size cap of the per-project build caches (npm cache, .next/cache), MiB; 0 turns them off")
+	fs.Int64Var(&c.BuildCacheMB, "build-cache-mb", envInt("BERTH_BUILD_CACHE_MB", 4096), "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off")
 	fs.Int64Var(&c.StaticCacheMB, "static-cache-mb", envInt("BERTH_STATIC_CACHE_MB", 64), "hot static file bytes kept in memory, MiB")
 	fs.StringVar(&c.GitHubClientID, "github-client-id", env("BERTH_GITHUB_CLIENT_ID", ""), "GitHub OAuth app client id (enables sign-in with GitHub)")
 	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", env("BERTH_GITHUB_CLIENT_SECRET", ""), "GitHub OAuth app client secret")

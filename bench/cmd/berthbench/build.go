@@ -174,6 +174,8 @@ func (b *bench) phases(ctx context.Context, id string) string {
 			start = l.At
 		case installed.IsZero() && installDoneRe.MatchString(l.Text):
 			installed = l.At
+		case strings.HasPrefix(l.Text, "Install: skipped"):
+			start, installed = l.At, l.At
 		case strings.HasPrefix(l.Text, "Build finished in"):
 			built = l.At
 		}

@@ -50,9 +50,10 @@ func (b *bench) ssr(ctx context.Context) error {
 		return err
 	}
 	berthURL, directURL := b.main.url(ssrPath), "http://"+direct+ssrPath
-	// Warm-up: Next.js compiles nothing at run time, but V8 does.
+	// Warm-up: Next.js compiles nothing at run time, but V8 does, for some
+	// seconds of load; both paths reach the same server, so both warm it.
 	for _, u := range []struct{ url, host string }{{berthURL, d.host()}, {directURL, ""}} {
-		if _, err := wrk(ctx, u.url, u.host, ssrConns, 2, 2*time.Second); err != nil {
+		if _, err := wrk(ctx, u.url, u.host, ssrConns, 2, 5*time.Second); err != nil {
 			return err
 		}
 	}
