@@ -405,7 +405,7 @@ func validPath(p []byte) bool {
 			return false
 		}
 	}
-	s := string(p) // no allocation: compared, not kept
+	s := string(p)
 	clean := path.Clean(s)
 	return clean == s || (len(s) > 1 && s[len(s)-1] == '/' && s[:len(s)-1] == clean)
 }
