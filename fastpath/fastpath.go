@@ -35,10 +35,12 @@ type Request struct {
 	Host           string // the Host header, as sent
 	Path           string // starts with "/"; unreserved characters only, clean apart from a trailing "/"
 	AcceptEncoding string
+	IfNoneMatch    string // the one If-None-Match header, or ""
 }
 
-// Response is a 200 answer.
+// Response is a 200 answer, or a 304 with NotModified.
 type Response struct {
+	NotModified bool // 304: the head only, whatever the method
 	// Header holds the header lines, each ending in "\r\n", without the
 	// status line, Date or Connection. Append to Header[:0]: its array is
 	// reused.
@@ -220,6 +222,7 @@ func (l *Listener) serve(nc net.Conn) {
 		}
 		if ok {
 			closeAfter, fast := c.parse(c.head(n))
+			c.resp.Body, c.resp.File, c.resp.Size, c.resp.NotModified = nil, "", 0, false
 			if fast && c.l.h.ServeFast(&c.req, &c.resp) {
 				sent, err := c.write(closeAfter)
 				if err != nil {
@@ -334,7 +337,7 @@ func (c *conn) parse(head []byte) (closeAfter, fast bool) {
 	if !validPath(p) || !validQuery(query) {
 		return false, false
 	}
-	hostSeen, aeSeen := false, false
+	hostSeen, aeSeen, inmSeen := false, false, false
 	for len(rest) > 2 {
 		i := bytes.Index(rest, crlf)
 		hl := rest[:i]
@@ -360,6 +363,12 @@ func (c *conn) parse(head []byte) (closeAfter, fast bool) {
 			}
 			aeSeen = true
 			r.AcceptEncoding = string(value)
+		case equalFold(name, "if-none-match"):
+			if inmSeen {
+				return false, false
+			}
+			inmSeen = true
+			r.IfNoneMatch = string(value)
 		case equalFold(name, "connection"):
 			for _, tok := range bytes.Split(value, []byte(",")) {
 				tok = trim(tok)
@@ -386,7 +395,7 @@ func (c *conn) parse(head []byte) (closeAfter, fast bool) {
 // connection continues; requests with them go to net/http.
 func unusual(name []byte) bool {
 	for _, n := range []string{"content-length", "transfer-encoding", "range", "if-range", "if-match",
-		"if-none-match", "if-modified-since", "if-unmodified-since", "upgrade", "expect", "te", "trailer"} {
+		"if-modified-since", "if-unmodified-since", "upgrade", "expect", "te", "trailer"} {
 		if equalFold(name, n) {
 			return true
 		}
@@ -487,8 +496,9 @@ func equalFold(b []byte, lower string) bool {
 // request should go to net/http after all (the body's file is gone).
 func (c *conn) write(closeAfter bool) (sent bool, err error) {
 	resp := &c.resp
+	headOnly := c.req.Head || resp.NotModified
 	var file *os.File
-	if resp.Body == nil && resp.File != "" && !c.req.Head {
+	if resp.Body == nil && resp.File != "" && !headOnly {
 		f, err := os.Open(resp.File)
 		if err != nil {
 			return false, nil
@@ -496,7 +506,11 @@ func (c *conn) write(closeAfter bool) (sent bool, err error) {
 		file = f
 		defer file.Close()
 	}
-	out := append(c.out[:0], "HTTP/1.1 200 OK\r\nDate: "...)
+	status := "HTTP/1.1 200 OK\r\nDate: "
+	if resp.NotModified {
+		status = "HTTP/1.1 304 Not Modified\r\nDate: "
+	}
+	out := append(c.out[:0], status...)
 	out = appendDate(out)
 	out = append(out, "\r\n"...)
 	out = append(out, resp.Header...)
@@ -506,7 +520,7 @@ func (c *conn) write(closeAfter bool) (sent bool, err error) {
 	out = append(out, "\r\n"...)
 	c.out = out
 	switch {
-	case c.req.Head:
+	case headOnly:
 		_, err = c.Write(out)
 	case file != nil:
 		err = c.sendFile(out, file, resp.Size)
@@ -516,7 +530,7 @@ func (c *conn) write(closeAfter bool) (sent bool, err error) {
 		_, err = bufs.WriteTo(c.Conn) // writev
 		c.bufs = [2][]byte{}
 	}
-	resp.Body = nil
+	resp.Body, resp.NotModified = nil, false
 	return true, err
 }
 

@@ -30,6 +30,11 @@ func (f *files) ServeFast(r *Request, resp *Response) bool {
 	}
 	switch r.Path {
 	case "/a.txt":
+		if r.IfNoneMatch == `"v1"` {
+			resp.Header = append(resp.Header[:0], "Etag: \"v1\"\r\n"...)
+			resp.NotModified = true
+			break
+		}
 		resp.Header = append(resp.Header[:0], "Content-Length: 5\r\nContent-Type: text/plain\r\nX-Enc: "...)
 		resp.Header = append(resp.Header, r.AcceptEncoding...)
 		resp.Header = append(resp.Header, "\r\n"...)
@@ -148,8 +153,24 @@ func TestFastRequests(t *testing.T) {
 	if n := h.fast.served.Load(); n != 3 {
 		t.Fatalf("fast path answered %d requests, want 3", n)
 	}
+	defer func() {
+		if n := h.slow.Load(); n != 0 {
+			t.Fatalf("net/http answered %d requests, want 0", n)
+		}
+	}()
 	if n := h.slow.Load(); n != 0 {
 		t.Fatalf("net/http answered %d requests, want 0", n)
+	}
+	// A 304 carries no body, for GET as for HEAD; the next answer on the
+	// connection is whole.
+	fmt.Fprint(c, "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nIf-None-Match: \"v1\"\r\n\r\n"+
+		"GET /a.txt HTTP/1.1\r\nHost: site.test\r\n\r\n")
+	res, body = read(t, br, "GET")
+	if res.StatusCode != http.StatusNotModified || body != "" || res.Header.Get("Etag") != `"v1"` {
+		t.Fatalf("conditional GET: %d %q %v", res.StatusCode, body, res.Header)
+	}
+	if res, body = read(t, br, "GET"); res.StatusCode != 200 || body != "hello" {
+		t.Fatalf("after the 304: %d %q", res.StatusCode, body)
 	}
 	// Connection: close is honoured: the answer says so and the
 	// connection ends.
@@ -174,7 +195,8 @@ func TestHandOff(t *testing.T) {
 		{"post with body", "POST /a.txt HTTP/1.1\r\nHost: site.test\r\nContent-Length: 3\r\n\r\nabc", `POST /a.txt "abc"`},
 		{"chunked", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", `GET /a.txt "abc"`},
 		{"content-length", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nContent-Length: 2\r\n\r\nhi", `GET /a.txt "hi"`},
-		{"conditional", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nIf-None-Match: \"x\"\r\n\r\n", `GET /a.txt ""`},
+		{"conditional", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n", `GET /a.txt ""`},
+		{"two if-none-match", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nIf-None-Match: \"v1\"\r\nIf-None-Match: \"v2\"\r\n\r\n", `GET /a.txt ""`},
 		{"range", "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nRange: bytes=0-1\r\n\r\n", `GET /a.txt ""`},
 		{"http/1.0", "GET /a.txt HTTP/1.0\r\nHost: site.test\r\n\r\n", `GET /a.txt ""`},
 		{"escaped path", "GET /a%2etxt HTTP/1.1\r\nHost: site.test\r\n\r\n", `GET /a%2etxt ""`},
