@@ -4,10 +4,10 @@
 // A static preview file is most of what a deployment host serves, and for
 // those requests net/http's general machinery costs more than the work
 // itself. The fast path reads a request head, and when it is a GET or HEAD
-// with nothing unusual about it (no body, no conditions, no ranges, no
-// upgrade, an origin-form path without escapes or dot segments), it asks the
-// Handler for the answer and writes it in one system call (or a corked
-// header and sendfile). Anything else, including anything it does not
+// with nothing unusual about it (no body, no ranges, no upgrade, no
+// condition but one If-None-Match, an origin-form path without escapes or
+// dot segments), it asks the Handler for the answer and writes it in one
+// system call (or a corked header and sendfile). Anything else, including anything it does not
 // parse exactly, goes to net/http untouched: the connection, with the bytes
 // read so far, is returned by Listener.Accept, and net/http keeps it until
 // it closes. What the fast path accepts is a strict subset of what net/http
