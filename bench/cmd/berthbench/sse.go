@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testapp"
 )
 
 const (
@@ -36,7 +38,7 @@ setTimeout(() => {
 // to each of 100 live SSE viewers of the deployment's log.
 func (b *bench) sse(ctx context.Context) error {
 	repo := mkdir(b.o.work, "logs")
-	if err := writeFiles(repo, map[string][]byte{
+	if err := testapp.WriteFiles(repo, map[string][]byte{
 		"index.html": []byte("<!doctype html><title>logs</title>\n"),
 		"log.js":     []byte(logScript),
 	}); err != nil {
