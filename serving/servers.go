@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,8 +218,8 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 	if err != nil {
 		return nil, fmt.Errorf("read server bundle: %w", err)
 	}
-	env = append(env, "PORT=3000", "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1")
-	srv, err := s.sb.StartServer(ctx, sandbox.ServerSpec{Port: 3000, Spec: sandbox.Spec{
+	env = append(env, "PORT="+strconv.Itoa(serverPort), "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1")
+	srv, err := s.sb.StartServer(ctx, sandbox.ServerSpec{Port: serverPort, Spec: sandbox.Spec{
 		Image:   s.cfg.Image,
 		Cmd:     []string{"node", "server.js"},
 		Env:     env,
@@ -240,14 +241,19 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 		s.sb.Remove(ctx, srv.ContainerID)
 		return nil, err
 	}
-	n := &nodeServer{deploymentID: d.ID, containerID: srv.ContainerID, addr: srv.Addr, env: hash}
+	return s.register(d.ID, srv, hash, "started server"), nil
+}
+
+// register records a server that answers HTTP as d's running one.
+func (s *Servers) register(deploymentID string, srv sandbox.Server, envHash, how string) *nodeServer {
+	n := &nodeServer{deploymentID: deploymentID, containerID: srv.ContainerID, addr: srv.Addr, env: envHash}
 	n.proxy = newProxy(srv.Addr, s.transport, s.log)
 	n.touch()
 	s.mu.Lock()
-	s.running[d.ID] = n
+	s.running[deploymentID] = n
 	s.mu.Unlock()
-	s.log.Info("started server", slog.String("deployment", d.ID), slog.String("addr", srv.Addr))
-	return n, nil
+	s.log.Info(how, slog.String("deployment", deploymentID), slog.String("addr", srv.Addr))
+	return n
 }
 
 // waitHTTP waits for an HTTP answer, any status: a TCP connect is not

@@ -179,14 +179,7 @@ func (s *Servers) restartSpare(ctx context.Context, d *store.Deployment, env str
 		s.removeContainer(ctx, sp.containerID)
 		return nil, false
 	}
-	n := &nodeServer{deploymentID: d.ID, containerID: srv.ContainerID, addr: srv.Addr, env: env}
-	n.proxy = newProxy(srv.Addr, s.transport, s.log)
-	n.touch()
-	s.mu.Lock()
-	s.running[d.ID] = n
-	s.mu.Unlock()
-	s.log.Info("restarted server", slog.String("deployment", d.ID), slog.String("addr", srv.Addr))
-	return n, true
+	return s.register(d.ID, srv, env, "restarted server"), true
 }
 
 // dropSpare removes deploymentID's spare, if any.
