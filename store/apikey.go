@@ -76,24 +76,14 @@ func (db *DB) UserByAPIKey(ctx context.Context, token string) (*User, error) {
 
 // APIKeys lists a user's keys, newest first.
 func (db *DB) APIKeys(ctx context.Context, userID string) ([]*APIKey, error) {
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	defer rows.Close()
-	keys := []*APIKey{}
-	for rows.Next() {
+	return queryList(ctx, db, "api keys", func(r row) (*APIKey, error) {
 		var k APIKey
 		var created int64
 		var used sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &created, &used); err != nil {
-			return nil, fmt.Errorf("scan api key: %w", err)
-		}
+		err := r.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &created, &used)
 		k.CreatedAt, k.LastUsedAt = fromMillis(created), nullTime(used)
-		keys = append(keys, &k)
-	}
-	return keys, rows.Err()
+		return &k, err
+	}, `SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`, userID)
 }
 
 // DeleteAPIKey revokes one of userID's keys.

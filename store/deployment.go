@@ -60,7 +60,7 @@ type Deployment struct {
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
 	trigger, output_type, artifact_key, error, attempt, pr_number, retired, created_at, build_started_at, build_finished_at`
 
-func scanDeployment(row interface{ Scan(...any) error }) (*Deployment, error) {
+func scanDeployment(row row) (*Deployment, error) {
 	var d Deployment
 	var created int64
 	var started, finished sql.NullInt64
@@ -150,20 +150,7 @@ func (db *DB) DeploymentIDs(ctx context.Context, ownerID, projectID string) ([]s
 }
 
 func (db *DB) deploymentList(ctx context.Context, where string, args ...any) ([]*Deployment, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+deploymentColumns+" FROM deployments WHERE "+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	defer rows.Close()
-	list := []*Deployment{}
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan deployment: %w", err)
-		}
-		list = append(list, d)
-	}
-	return list, rows.Err()
+	return queryList(ctx, db, "deployments", scanDeployment, "SELECT "+deploymentColumns+" FROM deployments WHERE "+where, args...)
 }
 
 // Transition is a state change with the fields that come with it; empty

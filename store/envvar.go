@@ -56,24 +56,15 @@ func (db *DB) SetEnvVar(ctx context.Context, ownerID, projectID string, v *EnvVa
 // EnvVars lists ownerID's project's variables by key, sealed values included
 // (the API layer never serializes them).
 func (db *DB) EnvVars(ctx context.Context, ownerID, projectID string) ([]*EnvVar, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT e.key, e.target, e.value_sealed, e.created_at, e.updated_at
-		FROM env_vars e JOIN projects p ON p.id = e.project_id
-		WHERE e.project_id = ? AND p.owner_id = ? ORDER BY e.key`, projectID, ownerID)
-	if err != nil {
-		return nil, fmt.Errorf("list env vars: %w", err)
-	}
-	defer rows.Close()
-	vars := []*EnvVar{}
-	for rows.Next() {
+	return queryList(ctx, db, "env vars", func(r row) (*EnvVar, error) {
 		var v EnvVar
 		var created, updated int64
-		if err := rows.Scan(&v.Key, &v.Target, &v.Sealed, &created, &updated); err != nil {
-			return nil, fmt.Errorf("scan env var: %w", err)
-		}
+		err := r.Scan(&v.Key, &v.Target, &v.Sealed, &created, &updated)
 		v.CreatedAt, v.UpdatedAt = fromMillis(created), fromMillis(updated)
-		vars = append(vars, &v)
-	}
-	return vars, rows.Err()
+		return &v, err
+	}, `SELECT e.key, e.target, e.value_sealed, e.created_at, e.updated_at
+		FROM env_vars e JOIN projects p ON p.id = e.project_id
+		WHERE e.project_id = ? AND p.owner_id = ? ORDER BY e.key`, projectID, ownerID)
 }
 
 // DeleteEnvVar removes one variable of ownerID's project.

@@ -76,20 +76,8 @@ func (db *DB) GitHubToken(ctx context.Context, userID string) ([]byte, error) {
 
 // ProjectsByGitHubRepo returns every project linked to owner/name (any case).
 func (db *DB) ProjectsByGitHubRepo(ctx context.Context, repo string) ([]*Project, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT "+projectColumns+" FROM projects WHERE github_repo = ? COLLATE NOCASE ORDER BY created_at", repo)
-	if err != nil {
-		return nil, fmt.Errorf("query projects by repo: %w", err)
-	}
-	defer rows.Close()
-	var list []*Project
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan project: %w", err)
-		}
-		list = append(list, p)
-	}
-	return list, rows.Err()
+	return queryList(ctx, db, "projects", scanProject,
+		"SELECT "+projectColumns+" FROM projects WHERE github_repo = ? COLLATE NOCASE ORDER BY created_at", repo)
 }
 
 // MarkDeliverySeen records a webhook delivery id and reports false when it
@@ -138,24 +126,15 @@ func (db *DB) Deliveries(ctx context.Context, ownerID, projectID string, limit i
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT w.id, w.delivery_id, w.project_id, w.repo, w.event, w.action, w.outcome, w.reason,
-		w.deployment_id, w.received_at FROM webhook_deliveries w JOIN projects p ON p.id = w.project_id
-		WHERE w.project_id = ? AND p.owner_id = ? ORDER BY w.id DESC LIMIT ?`, projectID, ownerID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
-	list := []*Delivery{}
-	for rows.Next() {
+	return queryList(ctx, db, "deliveries", func(r row) (*Delivery, error) {
 		var d Delivery
 		var at int64
-		if err := rows.Scan(&d.ID, &d.DeliveryID, &d.ProjectID, &d.Repo, &d.Event, &d.Action, &d.Outcome, &d.Reason, &d.DeploymentID, &at); err != nil {
-			return nil, fmt.Errorf("scan delivery: %w", err)
-		}
+		err := r.Scan(&d.ID, &d.DeliveryID, &d.ProjectID, &d.Repo, &d.Event, &d.Action, &d.Outcome, &d.Reason, &d.DeploymentID, &at)
 		d.ReceivedAt = fromMillis(at)
-		list = append(list, &d)
-	}
-	return list, rows.Err()
+		return &d, err
+	}, `SELECT w.id, w.delivery_id, w.project_id, w.repo, w.event, w.action, w.outcome, w.reason,
+		w.deployment_id, w.received_at FROM webhook_deliveries w JOIN projects p ON p.id = w.project_id
+		WHERE w.project_id = ? AND p.owner_id = ? ORDER BY w.id DESC LIMIT ?`, projectID, ownerID, limit)
 }
 
 // PRComment returns the id of berth's comment on a pull request (0 if none).

@@ -92,21 +92,12 @@ func (db *DB) WriteEvents(ctx context.Context, b EventBatch) ([]bool, error) {
 
 // LogLines returns up to limit lines numbered after `after`, in order.
 func (db *DB) LogLines(ctx context.Context, deploymentID string, after int64, limit int) ([]LogLine, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT line, stream, text, at FROM deployment_logs
-		WHERE deployment_id = ? AND line > ? ORDER BY line LIMIT ?`, deploymentID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("query log lines: %w", err)
-	}
-	defer rows.Close()
-	var lines []LogLine
-	for rows.Next() {
+	return queryList(ctx, db, "log lines", func(r row) (LogLine, error) {
 		l := LogLine{DeploymentID: deploymentID}
 		var at int64
-		if err := rows.Scan(&l.Line, &l.Stream, &l.Text, &at); err != nil {
-			return nil, fmt.Errorf("scan log line: %w", err)
-		}
+		err := r.Scan(&l.Line, &l.Stream, &l.Text, &at)
 		l.At = fromMillis(at)
-		lines = append(lines, l)
-	}
-	return lines, rows.Err()
+		return l, err
+	}, `SELECT line, stream, text, at FROM deployment_logs
+		WHERE deployment_id = ? AND line > ? ORDER BY line LIMIT ?`, deploymentID, after, limit)
 }

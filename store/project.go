@@ -63,7 +63,7 @@ func (patch ProjectPatch) Apply(p *Project) {
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
 	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at`
 
-func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
+func scanProject(row row) (*Project, error) {
 	var p Project
 	var prod sql.NullString
 	var created, updated int64
@@ -139,21 +139,8 @@ func (db *DB) ProjectBySlug(ctx context.Context, slug string) (*Project, error) 
 
 // Projects lists ownerID's projects, oldest first.
 func (db *DB) Projects(ctx context.Context, ownerID string) ([]*Project, error) {
-	rows, err := db.read.QueryContext(ctx,
+	return queryList(ctx, db, "projects", scanProject,
 		"SELECT "+projectColumns+" FROM projects WHERE owner_id = ? ORDER BY created_at, rowid", ownerID)
-	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	defer rows.Close()
-	list := []*Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan project: %w", err)
-		}
-		list = append(list, p)
-	}
-	return list, rows.Err()
 }
 
 // UpdateProject applies patch to ownerID's project id and returns the result.

@@ -130,6 +130,28 @@ func NewID(n int) string {
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
+// row is what a scan function reads: *sql.Row or *sql.Rows.
+type row interface{ Scan(...any) error }
+
+// queryList runs query on the read pool and scans every row; what names
+// the rows in errors. An empty result is an empty slice.
+func queryList[T any](ctx context.Context, db *DB, what string, scan func(row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	defer rows.Close()
+	list := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", what, err)
+		}
+		list = append(list, v)
+	}
+	return list, rows.Err()
+}
+
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func nullTime(n sql.NullInt64) *time.Time {
