@@ -391,11 +391,13 @@ func (c *conn) parse(head []byte) (closeAfter, fast bool) {
 	return closeAfter, true
 }
 
+var unusualHeaders = []string{"content-length", "transfer-encoding", "range", "if-range", "if-match",
+	"if-modified-since", "if-unmodified-since", "upgrade", "expect", "te", "trailer"}
+
 // unusual reports headers that change what a GET means or how its
 // connection continues; requests with them go to net/http.
 func unusual(name []byte) bool {
-	for _, n := range []string{"content-length", "transfer-encoding", "range", "if-range", "if-match",
-		"if-modified-since", "if-unmodified-since", "upgrade", "expect", "te", "trailer"} {
+	for _, n := range unusualHeaders {
 		if equalFold(name, n) {
 			return true
 		}

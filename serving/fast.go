@@ -45,38 +45,39 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 	meta := s.meta(name)
 	v := f.v[negotiate(r.AcceptEncoding, &f.have)]
 
-	if r.IfNoneMatch != "" && etagListMatches(r.IfNoneMatch, v.etag[0]) {
-		// What http.ServeContent leaves of serveFile's headers in a 304.
-		b := append(resp.Header[:0], "Cache-Control: "...)
-		b = append(b, meta.cacheOK[0]...)
-		b = append(b, "\r\nEtag: "...)
-		b = append(b, v.etag[0]...)
-		if f.vary {
-			b = append(b, "\r\nVary: Accept-Encoding"...)
+	// A 304 keeps what http.ServeContent leaves of serveFile's headers:
+	// no Accept-Ranges, Content-Encoding, Content-Length or Content-Type.
+	notModified := r.IfNoneMatch != "" && etagListMatches(r.IfNoneMatch, v.etag[0])
+	b := resp.Header[:0]
+	if !notModified {
+		b = appendHeader(b, "Accept-Ranges", "bytes")
+	}
+	b = appendHeader(b, "Cache-Control", meta.cacheOK[0])
+	if !notModified {
+		if v.encHdr != nil {
+			b = appendHeader(b, "Content-Encoding", v.encHdr[0])
 		}
-		b = append(b, "\r\nX-Content-Type-Options: nosniff\r\n"...)
-		resp.Header, resp.NotModified = b, true
+		b = appendHeader(b, "Content-Length", v.length[0])
+		b = appendHeader(b, "Content-Type", meta.contentType[0])
+	}
+	b = appendHeader(b, "Etag", v.etag[0])
+	if f.vary {
+		b = appendHeader(b, "Vary", "Accept-Encoding")
+	}
+	resp.Header = appendHeader(b, "X-Content-Type-Options", "nosniff")
+	if notModified {
+		resp.NotModified = true
 		return true
 	}
-	b := append(resp.Header[:0], "Accept-Ranges: bytes\r\nCache-Control: "...)
-	b = append(b, meta.cacheOK[0]...)
-	if v.encHdr != nil {
-		b = append(b, "\r\nContent-Encoding: "...)
-		b = append(b, v.encHdr[0]...)
-	}
-	b = append(b, "\r\nContent-Length: "...)
-	b = append(b, v.length[0]...)
-	b = append(b, "\r\nContent-Type: "...)
-	b = append(b, meta.contentType[0]...)
-	b = append(b, "\r\nEtag: "...)
-	b = append(b, v.etag[0]...)
-	if f.vary {
-		b = append(b, "\r\nVary: Accept-Encoding"...)
-	}
-	b = append(b, "\r\nX-Content-Type-Options: nosniff\r\n"...)
-	resp.Header = b
 	resp.Body, resp.File, resp.Size = v.data, v.path, v.size
 	return true
+}
+
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
 }
 
 // etagListMatches reports whether an If-None-Match list names etag, by the
