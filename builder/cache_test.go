@@ -63,13 +63,7 @@ func TestCacheKey(t *testing.T) {
 // node_modules, from the project's newest entry for another key; never for
 // another project.
 func TestBuildCacheRoundTrip(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Docker; skipped under -short")
-	}
-	image := os.Getenv("BERTH_BUILD_IMAGE")
-	if image == "" {
-		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
-	}
+	image := buildImage(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sb, err := sandbox.New(ctx, log)

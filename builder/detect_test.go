@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,13 +13,7 @@ import (
 // TestDetectOutput lays out build results in a real container and detects
 // them on the STOPPED container, as a build does.
 func TestDetectOutput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Docker; skipped under -short")
-	}
-	image := os.Getenv("BERTH_BUILD_IMAGE")
-	if image == "" {
-		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
-	}
+	image := buildImage(t)
 	sb, err := sandbox.New(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

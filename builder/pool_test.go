@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,20 @@ import (
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 )
+
+// buildImage returns the image for tests that run containers: they need
+// Docker and are skipped under -short only.
+func buildImage(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Docker; skipped under -short")
+	}
+	image := os.Getenv("BERTH_BUILD_IMAGE")
+	if image == "" {
+		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
+	}
+	return image
+}
 
 func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
 	t.Helper()

@@ -28,13 +28,7 @@ import (
 //   - the server actions key Next.js reads is set, the same in both builds
 //     of the project and different in the other project.
 func TestRebuildReusesModulesAndNextKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Docker; skipped under -short")
-	}
-	image := os.Getenv("BERTH_BUILD_IMAGE")
-	if image == "" {
-		t.Fatal("BERTH_BUILD_IMAGE is not set: run the tests through scripts/test")
-	}
+	image := buildImage(t)
 	repo := t.TempDir()
 	files := map[string]string{
 		"package.json": `{"name":"app","version":"1.0.0","dependencies":{"next":"file:fake-next"},` +
