@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/builder"
 	"github.com/berth-dev/berth/fastpath"
 	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/server"
@@ -244,7 +245,7 @@ func (m *Main) forgetDeployments(ids []string) {
 		ctx, cancel := context.WithTimeout(m.bgCtx, 10*time.Minute)
 		defer cancel()
 		for _, id := range ids {
-			if err := m.artifacts.DeletePrefix(ctx, builder.ArtifactPrefix(id)); err != nil {
+			if err := m.artifacts.DeletePrefix(ctx, model.ArtifactPrefix(id)); err != nil {
 				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("err", err))
 			}
 		}
@@ -293,10 +294,10 @@ func runtimeEnv(db *store.DB, box *secretbox.Box) func(context.Context, *store.D
 		}
 		env := make([]string, 0, len(vars))
 		for _, v := range vars {
-			if v.Target == store.TargetBuild {
+			if v.Target == model.TargetBuild {
 				continue
 			}
-			plain, err := box.Open(v.Sealed, store.EnvAAD(d.ProjectID, v.Key))
+			plain, err := box.Open(v.Sealed, model.EnvAAD(d.ProjectID, v.Key))
 			if err != nil {
 				return nil, fmt.Errorf("open env var %s: %w", v.Key, err)
 			}

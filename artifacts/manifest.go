@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/berth-dev/berth/model"
 )
 
 // Manifest describes one deployment's artifact: what kind of output it is
@@ -27,12 +29,6 @@ type ManifestFile struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 }
-
-// Artifact keys under a deployment's prefix.
-const (
-	ManifestName = "manifest.json"
-	FilesDir     = "files/"
-)
 
 // BuildManifest hashes every regular file under dir (symlinks skipped, like
 // UploadDir).
@@ -68,21 +64,21 @@ func BuildManifest(dir, outputType string) (*Manifest, error) {
 	return m, nil
 }
 
-// PutManifest uploads m as prefix + ManifestName.
+// PutManifest uploads m as prefix + model.ManifestName.
 func PutManifest(ctx context.Context, s Store, prefix string, m *Manifest) error {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := s.Put(ctx, prefix+ManifestName, bytes.NewReader(data), int64(len(data)), "application/json"); err != nil {
+	if err := s.Put(ctx, prefix+model.ManifestName, bytes.NewReader(data), int64(len(data)), "application/json"); err != nil {
 		return fmt.Errorf("upload manifest: %w", err)
 	}
 	return nil
 }
 
-// GetManifest downloads and decodes prefix + ManifestName.
+// GetManifest downloads and decodes prefix + model.ManifestName.
 func GetManifest(ctx context.Context, s Store, prefix string) (*Manifest, error) {
-	rc, _, err := s.Get(ctx, prefix+ManifestName)
+	rc, _, err := s.Get(ctx, prefix+model.ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("get manifest: %w", err)
 	}
@@ -93,7 +89,3 @@ func GetManifest(ctx context.Context, s Store, prefix string) (*Manifest, error)
 	}
 	return &m, nil
 }
-
-// ServerBundle is the key, under a deployment's prefix, of a server-rendered
-// app's code: a gzipped tar extracted into the server container's /app.
-const ServerBundle = "server.tar.gz"

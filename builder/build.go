@@ -18,11 +18,9 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 )
-
-// ArtifactPrefix is where a deployment's artifact lives in the store.
-func ArtifactPrefix(deploymentID string) string { return "deployments/" + deploymentID + "/" }
 
 // maxOutputBytes caps what one build may upload.
 const maxOutputBytes = 4 << 30
@@ -208,7 +206,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 	em.system("Output: %s (%s)", out.Dir, out.Type)
-	prefix := ArtifactPrefix(job.DeploymentID)
+	prefix := model.ArtifactPrefix(job.DeploymentID)
 	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {
 		return queue.Event{}, err
 	}
@@ -228,7 +226,7 @@ func (p *Pool) gitAuth(job queue.BuildJob) (transport.AuthMethod, error) {
 	if p.secrets == nil {
 		return nil, errors.New("this worker has no secret key to open the clone token")
 	}
-	token, err := p.secrets.Open(job.GitToken, queue.GitTokenAAD(job.DeploymentID))
+	token, err := p.secrets.Open(job.GitToken, model.GitTokenAAD(job.DeploymentID))
 	if err != nil {
 		return nil, fmt.Errorf("open clone token: %w", err)
 	}

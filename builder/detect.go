@@ -5,14 +5,8 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
-)
-
-// Output types.
-const (
-	OutputStatic         = "static"
-	OutputNextStandalone = "nextjs-standalone"
-	OutputNextExport     = "nextjs-export"
 )
 
 // staticCandidates are the conventional output folders, in the order they
@@ -39,7 +33,7 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		if !info.Exists || !info.IsDir {
 			return output{}, fmt.Errorf("the output directory %q does not exist after the build", outputDir)
 		}
-		return output{Dir: dir, Type: OutputStatic}, nil
+		return output{Dir: dir, Type: model.OutputStatic}, nil
 	}
 	if out, ok, err := detectNext(ctx, sb, containerID, workdir); ok || err != nil {
 		return out, err
@@ -51,7 +45,7 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 			return output{}, fmt.Errorf("inspect output: %w", err)
 		}
 		if info.Exists && info.IsDir {
-			return output{Dir: dir, Type: OutputStatic}, nil
+			return output{Dir: dir, Type: model.OutputStatic}, nil
 		}
 	}
 	info, err := sb.Stat(ctx, containerID, path.Join(workdir, "index.html"))
@@ -59,7 +53,7 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		return output{}, fmt.Errorf("inspect output: %w", err)
 	}
 	if info.Exists && !info.IsDir {
-		return output{Dir: workdir, Type: OutputStatic, Root: true}, nil
+		return output{Dir: workdir, Type: model.OutputStatic, Root: true}, nil
 	}
 	return output{}, fmt.Errorf("no build output found: build into dist/, build/, out/ or public/, add an index.html, or set the project's output_dir")
 }
@@ -84,14 +78,14 @@ func detectNext(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir s
 		return output{}, false, fmt.Errorf("inspect output: %w", err)
 	}
 	if server.Exists && !server.IsDir {
-		return output{Dir: workdir, Type: OutputNextStandalone}, true, nil
+		return output{Dir: workdir, Type: model.OutputNextStandalone}, true, nil
 	}
 	out, err := sb.Stat(ctx, containerID, path.Join(workdir, "out"))
 	if err != nil {
 		return output{}, false, fmt.Errorf("inspect output: %w", err)
 	}
 	if out.Exists && out.IsDir {
-		return output{Dir: path.Join(workdir, "out"), Type: OutputNextExport}, true, nil
+		return output{Dir: path.Join(workdir, "out"), Type: model.OutputNextExport}, true, nil
 	}
 	return output{}, false, errNextStart
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -27,13 +28,13 @@ func TestDetectOutput(t *testing.T) {
 		wantType  string
 		wantErr   string
 	}{
-		{"vite dist", "mkdir -p dist public && touch dist/index.html", "", "/workspace/dist", OutputStatic, ""},
-		{"output_dir wins", "mkdir -p dist site && touch site/index.html", "site", "/workspace/site", OutputStatic, ""},
+		{"vite dist", "mkdir -p dist public && touch dist/index.html", "", "/workspace/dist", model.OutputStatic, ""},
+		{"output_dir wins", "mkdir -p dist site && touch site/index.html", "site", "/workspace/site", model.OutputStatic, ""},
 		{"missing output_dir", "mkdir -p dist", "site", "", "", `"site" does not exist`},
-		{"next standalone", "mkdir -p .next/standalone public && touch .next/standalone/server.js", "", "/workspace", OutputNextStandalone, ""},
-		{"next export", "mkdir -p .next out && touch out/index.html", "", "/workspace/out", OutputNextExport, ""},
+		{"next standalone", "mkdir -p .next/standalone public && touch .next/standalone/server.js", "", "/workspace", model.OutputNextStandalone, ""},
+		{"next export", "mkdir -p .next out && touch out/index.html", "", "/workspace/out", model.OutputNextExport, ""},
 		{"next start only", "mkdir -p .next/server public", "", "", "", "output: 'standalone'"},
-		{"plain site", "touch index.html", "", "/workspace", OutputStatic, ""},
+		{"plain site", "touch index.html", "", "/workspace", model.OutputStatic, ""},
 		{"nothing", "touch README.md", "", "", "", "no build output found"},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -41,26 +42,26 @@ func (p *Pool) uploadNext(ctx context.Context, containerID, workdir, dir, prefix
 	}
 
 	started := time.Now()
-	manifest := &artifacts.Manifest{OutputType: OutputNextStandalone, Files: map[string]artifacts.ManifestFile{}}
+	manifest := &artifacts.Manifest{OutputType: model.OutputNextStandalone, Files: map[string]artifacts.ManifestFile{}}
 	var files int
 	for _, part := range []struct{ dir, key string }{{static, "_next/static/"}, {public, ""}} {
 		if _, err := os.Stat(part.dir); err != nil {
 			continue
 		}
-		m, err := artifacts.BuildManifest(part.dir, OutputNextStandalone)
+		m, err := artifacts.BuildManifest(part.dir, model.OutputNextStandalone)
 		if err != nil {
 			return err
 		}
 		for name, f := range m.Files {
 			manifest.Files[part.key+name] = f
 		}
-		n, _, err := artifacts.UploadDir(ctx, p.store, part.dir, prefix+artifacts.FilesDir+part.key, p.cfg.UploadParallel)
+		n, _, err := artifacts.UploadDir(ctx, p.store, part.dir, prefix+model.FilesDir+part.key, p.cfg.UploadParallel)
 		if err != nil {
 			return fmt.Errorf("upload static assets: %w", err)
 		}
 		files += n
 	}
-	size, err := p.uploadBundle(ctx, server, prefix+artifacts.ServerBundle)
+	size, err := p.uploadBundle(ctx, server, prefix+model.ServerBundle)
 	if err != nil {
 		return err
 	}

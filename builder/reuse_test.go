@@ -14,8 +14,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 )
 
@@ -91,7 +91,7 @@ fs.writeFileSync("dist/index.html", require("next") + " " + Buffer.from(key, "ba
 		if last.State != "ready" {
 			t.Fatalf("%s: %+v\n%s", id, last, strings.Join(lines, "\n"))
 		}
-		rc, _, err := st.Get(ctx, ArtifactPrefix(id)+artifacts.FilesDir+"index.html")
+		rc, _, err := st.Get(ctx, model.ArtifactPrefix(id)+model.FilesDir+"index.html")
 		if err != nil {
 			t.Fatal(err)
 		}

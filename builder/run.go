@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 )
@@ -125,7 +126,7 @@ func caTar(file string) (io.Reader, error) {
 // upload copies the output out of the stopped container, uploads its files
 // and then the manifest, which marks the artifact complete.
 func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, prefix string, em *emitter) error {
-	if out.Type == OutputNextStandalone {
+	if out.Type == model.OutputNextStandalone {
 		return p.uploadNext(ctx, containerID, out.Dir, dir, prefix, em)
 	}
 	if err := p.copyOut(ctx, containerID, out.Dir, dir); err != nil {
@@ -146,7 +147,7 @@ func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, 
 		return errors.New("the build output is empty")
 	}
 	started := time.Now()
-	n, size, err := artifacts.UploadDir(ctx, p.store, dir, prefix+artifacts.FilesDir, p.cfg.UploadParallel)
+	n, size, err := artifacts.UploadDir(ctx, p.store, dir, prefix+model.FilesDir, p.cfg.UploadParallel)
 	if err != nil {
 		return fmt.Errorf("upload output: %w", err)
 	}

@@ -37,14 +37,11 @@ type BuildJob struct {
 	// instance's secret key (bound to the deployment id), so no secret is
 	// written in clear to the JetStream store.
 	Env []byte `json:"env,omitempty"`
-	// GitToken, when set, is the sealed token (bound by GitTokenAAD) the
+	// GitToken, when set, is the sealed token (bound by model.GitTokenAAD) the
 	// worker clones with. It is used on the host only.
 	GitToken []byte    `json:"git_token,omitempty"`
 	QueuedAt time.Time `json:"queued_at"`
 }
-
-// GitTokenAAD binds a sealed clone token to its deployment.
-func GitTokenAAD(deploymentID string) []byte { return []byte("git-token\x00" + deploymentID) }
 
 // Event kinds.
 const (

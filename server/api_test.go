@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -160,7 +161,7 @@ func TestDeleteBigProjectFreesAllDeployments(t *testing.T) {
 	p := h.createProject(t, adminToken, "big")
 	const n = 503
 	for range n {
-		if err := h.DB.CreateDeployment(t.Context(), &store.Deployment{ProjectID: p.ID, Ref: "main", Trigger: "api"}); err != nil {
+		if err := h.DB.CreateDeployment(t.Context(), &store.Deployment{ProjectID: p.ID, Ref: "main", Trigger: model.TriggerAPI}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,7 +214,7 @@ func TestEnvVars(t *testing.T) {
 			t.Errorf("%s stored in clear", v.Key)
 		}
 	}
-	plain, err := h.Box.Open(vars[0].Sealed, store.EnvAAD(p.ID, vars[0].Key))
+	plain, err := h.Box.Open(vars[0].Sealed, model.EnvAAD(p.ID, vars[0].Key))
 	if err != nil || string(plain) != secret {
 		t.Errorf("open %s: %q, %v; want the value written", vars[0].Key, plain, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -32,7 +33,7 @@ func (d *dashboard) renderDeployment(c echo.Context, status int, dep *store.Depl
 	}
 	title := p.Name + " · " + dep.ID[:8]
 	return d.render(c, status, "deployment", pageView{Title: title, Nav: "projects", Error: errMsg, Page: deploymentPage{
-		Project: p, Deployment: d.deploymentRow(dep, p.ProductionDeploymentID, time.Now()), Terminal: store.Terminal(dep.State),
+		Project: p, Deployment: d.deploymentRow(dep, p.ProductionDeploymentID, time.Now()), Terminal: model.Terminal(dep.State),
 	}})
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -45,7 +46,7 @@ func (d *dashboard) handleSetEnv(c echo.Context) error {
 		}
 		v.Sealed = vars[i].Sealed
 	} else {
-		v.Sealed = d.s.deps.Secrets.Seal([]byte(value), store.EnvAAD(p.ID, key))
+		v.Sealed = d.s.deps.Secrets.Seal([]byte(value), model.EnvAAD(p.ID, key))
 	}
 	if err := d.s.deps.DB.SetEnvVar(ctx, owner, p.ID, v); err != nil {
 		if msg, _, ok := formError(err); ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -153,7 +154,7 @@ func (d *dashboard) handleProject(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	return d.renderProject(c, http.StatusOK, p, projectFormOf(p), envForm{Target: store.TargetAll}, "")
+	return d.renderProject(c, http.StatusOK, p, projectFormOf(p), envForm{Target: model.TargetAll}, "")
 }
 
 func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, settings projectForm, env envForm, errMsg string) error {
@@ -174,7 +175,7 @@ func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, 
 	page := projectPage{
 		Deliveries: deliveries,
 		Project:    p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
-		Targets: []string{store.TargetAll, store.TargetBuild, store.TargetRuntime},
+		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
 	}
 	now := time.Now()
 	for _, dep := range deps {
@@ -202,7 +203,7 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 	}
 	f := readProjectForm(c)
 	if f.ProductionBranch == "" {
-		return d.renderProject(c, http.StatusBadRequest, p, f, envForm{Target: store.TargetAll},
+		return d.renderProject(c, http.StatusBadRequest, p, f, envForm{Target: model.TargetAll},
 			"Enter the production branch, such as main.")
 	}
 	patch := store.ProjectPatch{Name: &f.Name, ProductionBranch: &f.ProductionBranch, RootDir: &f.RootDir,
@@ -214,7 +215,7 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 	}
 	if _, err := d.s.deps.DB.UpdateProject(ctx, owner, p.ID, patch); err != nil {
 		if msg, status, ok := formError(err); ok {
-			return d.renderProject(c, status, p, f, envForm{Target: store.TargetAll}, msg)
+			return d.renderProject(c, status, p, f, envForm{Target: model.TargetAll}, msg)
 		}
 		return d.fail(c, err)
 	}
@@ -229,7 +230,7 @@ func (d *dashboard) handleDeleteProject(c echo.Context) error {
 		return d.fail(c, err)
 	}
 	if strings.TrimSpace(c.FormValue("confirm")) != p.Name {
-		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: store.TargetAll},
+		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: model.TargetAll},
 			"To delete the project, type its name, "+p.Name+", in the confirmation box.")
 	}
 	if err := d.s.deleteProject(ctx, owner, p); err != nil {
@@ -245,10 +246,10 @@ func (d *dashboard) handleDeploy(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	dep, err := d.s.deploy(ctx, u.ID, p, &store.Deployment{ProjectID: p.ID, Trigger: "dashboard"})
+	dep, err := d.s.deploy(ctx, u.ID, p, &store.Deployment{ProjectID: p.ID, Trigger: model.TriggerDashboard})
 	if err != nil {
 		if msg, status, ok := formError(err); ok {
-			return d.renderProject(c, status, p, projectFormOf(p), envForm{Target: store.TargetAll}, msg)
+			return d.renderProject(c, status, p, projectFormOf(p), envForm{Target: model.TargetAll}, msg)
 		}
 		return d.fail(c, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/store"
 )
@@ -125,7 +126,7 @@ func (b *browser) signInAs(u *store.User) string {
 func (h *harness) readyDeployment(t *testing.T, token, projectID string) deploymentOut {
 	t.Helper()
 	d := h.createDeployment(t, token, projectID)
-	for _, to := range []string{store.StateBuilding, store.StateUploading, store.StateReady} {
+	for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
 		if ok, err := h.DB.ApplyTransition(t.Context(), d.ID, store.Transition{To: to, At: time.Now()}); !ok || err != nil {
 			t.Fatalf("drive %s to %s: %v %v", d.ID, to, ok, err)
 		}
@@ -410,7 +411,7 @@ func TestDashboardCSRF(t *testing.T) {
 				if len(vars) != 2 || vars[0].Key != "NEW_VAR" || vars[0].Target != "build" {
 					t.Errorf("vars after add: %+v", vars)
 				}
-				if plain, err := h.Box.Open(vars[0].Sealed, store.EnvAAD(p.ID, "NEW_VAR")); err != nil || string(plain) != "new-secret" {
+				if plain, err := h.Box.Open(vars[0].Sealed, model.EnvAAD(p.ID, "NEW_VAR")); err != nil || string(plain) != "new-secret" {
 					t.Errorf("NEW_VAR opens to %q, %v", plain, err)
 				}
 			}},
@@ -420,7 +421,7 @@ func TestDashboardCSRF(t *testing.T) {
 				if vars[0].Target != "runtime" {
 					t.Errorf("target after update: %q", vars[0].Target)
 				}
-				if plain, err := h.Box.Open(vars[0].Sealed, store.EnvAAD(p.ID, "NEW_VAR")); err != nil || string(plain) != "new-secret" {
+				if plain, err := h.Box.Open(vars[0].Sealed, model.EnvAAD(p.ID, "NEW_VAR")); err != nil || string(plain) != "new-secret" {
 					t.Errorf("a target-only update changed the value: %q, %v", plain, err)
 				}
 			}},
@@ -590,7 +591,7 @@ func TestDashboardPages(t *testing.T) {
 	}
 
 	d := h.createDeployment(t, adminToken, id)
-	h.publish(t, stateEvent(d.ID, store.StateBuilding), logEvent(d.ID, "\x1b[32mhello\x1b[0m <script>alert(1)</script>"))
+	h.publish(t, stateEvent(d.ID, model.StateBuilding), logEvent(d.ID, "\x1b[32mhello\x1b[0m <script>alert(1)</script>"))
 	project := b.mustGet(projectPath)
 	for _, want := range []string{"API_KEY", `data-deployment="` + d.ID + `"`, "state-queued", "Environment variables"} {
 		if !strings.Contains(project.body, want) && !(want == "state-queued" && strings.Contains(project.body, "state-building")) {

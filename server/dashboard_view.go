@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -36,17 +37,17 @@ func (d *dashboard) funcs() template.FuncMap {
 // stateLabel is how a deployment state reads in the dashboard.
 func stateLabel(state string) string {
 	switch state {
-	case store.StateQueued:
+	case model.StateQueued:
 		return "Queued"
-	case store.StateBuilding:
+	case model.StateBuilding:
 		return "Building"
-	case store.StateUploading:
+	case model.StateUploading:
 		return "Uploading"
-	case store.StateReady:
+	case model.StateReady:
 		return "Ready"
-	case store.StateError:
+	case model.StateError:
 		return "Failed"
-	case store.StateCancelled:
+	case model.StateCancelled:
 		return "Cancelled"
 	}
 	return state
@@ -68,7 +69,7 @@ func (d *dashboard) deploymentRow(dep *store.Deployment, productionID string, no
 		Deployment:   dep,
 		URL:          d.s.previewURL(dep.PreviewHost),
 		Message:      commitTitle(dep.CommitMessage, 72),
-		Live:         !store.Terminal(dep.State),
+		Live:         !model.Terminal(dep.State),
 		IsProduction: dep.ID == productionID,
 	}
 	if len(dep.CommitSHA) >= 7 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
@@ -50,7 +51,7 @@ func (s *Server) handleCreateDeployment(c echo.Context) error {
 	if req.Ref != "" && !store.ValidBranch(req.Ref) {
 		return store.Errorf(store.EINVALID, "%q is not a valid branch, tag or commit.", req.Ref)
 	}
-	d := &store.Deployment{ProjectID: p.ID, Ref: req.Ref, GitURL: req.GitURL, Trigger: "api"}
+	d := &store.Deployment{ProjectID: p.ID, Ref: req.Ref, GitURL: req.GitURL, Trigger: model.TriggerAPI}
 	d, err = s.deploy(ctx, u.ID, p, d)
 	if err != nil {
 		return err
@@ -80,11 +81,11 @@ func (s *Server) deploy(ctx context.Context, ownerID string, p *store.Project, d
 	if err := s.enqueue(ctx, ownerID, p, d); err != nil {
 		s.deps.Log.Error("queue build", slog.String("deployment", d.ID), slog.Any("err", err))
 		s.deps.DB.ApplyTransition(context.WithoutCancel(ctx), d.ID, store.Transition{
-			To: store.StateError, At: time.Now(), Error: "The build could not be queued; try again."})
+			To: model.StateError, At: time.Now(), Error: "The build could not be queued; try again."})
 		return nil, err
 	}
 	if d.CommitSHA != "" {
-		s.github.notify(d.ID, store.StateQueued)
+		s.github.notify(d.ID, model.StateQueued)
 	}
 	return d, nil
 }
@@ -103,7 +104,7 @@ func (s *Server) enqueue(ctx context.Context, ownerID string, p *store.Project, 
 	// uses it on the host and never hands it to the container.
 	if strings.HasPrefix(d.GitURL, s.cfg.GitHub.webURL()+"/") {
 		if token := s.repoToken(ctx, ownerID); token != "" {
-			job.GitToken = s.deps.Secrets.Seal([]byte(token), queue.GitTokenAAD(d.ID))
+			job.GitToken = s.deps.Secrets.Seal([]byte(token), model.GitTokenAAD(d.ID))
 		}
 	}
 	return queue.PublishJob(ctx, s.deps.JS, job)
@@ -157,10 +158,10 @@ func (s *Server) handleCancel(c echo.Context) error {
 // cancelDeployment marks d cancelled, tells the worker holding its job to
 // stop, ends live log streams and tells GitHub.
 func (s *Server) cancelDeployment(ctx context.Context, d *store.Deployment) error {
-	if store.Terminal(d.State) {
+	if model.Terminal(d.State) {
 		return store.Errorf(store.ECONFLICT, "The deployment already finished (%s).", d.State)
 	}
-	ok, err := s.deps.DB.ApplyTransition(ctx, d.ID, store.Transition{To: store.StateCancelled, At: time.Now(), Error: "Cancelled."})
+	ok, err := s.deps.DB.ApplyTransition(ctx, d.ID, store.Transition{To: model.StateCancelled, At: time.Now(), Error: "Cancelled."})
 	if err != nil {
 		return err
 	}
@@ -168,8 +169,8 @@ func (s *Server) cancelDeployment(ctx context.Context, d *store.Deployment) erro
 		return store.Errorf(store.ECONFLICT, "The deployment finished before it could be cancelled.")
 	}
 	s.publishCancel(d.ID)
-	s.broker.publish(d.ID, update{state: store.StateCancelled, err: "Cancelled."})
-	s.github.notify(d.ID, store.StateCancelled)
+	s.broker.publish(d.ID, update{state: model.StateCancelled, err: "Cancelled."})
+	s.github.notify(d.ID, model.StateCancelled)
 	return nil
 }
 
@@ -201,7 +202,7 @@ func (s *Server) redeploy(ctx context.Context, ownerID string, old *store.Deploy
 		return nil, err
 	}
 	d := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
-		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: "redeploy"}
+		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: model.TriggerRedeploy}
 	return s.deploy(ctx, ownerID, p, d)
 }
 
@@ -226,25 +227,25 @@ func (s *Server) handlePromote(c echo.Context) error {
 // onApplied follows up a stored state change: GitHub hears of it, and a
 // ready deployment of the production branch is promoted.
 func (s *Server) onApplied(ctx context.Context, t store.DeploymentTransition) {
-	if store.Terminal(t.To) {
+	if model.Terminal(t.To) {
 		s.github.notify(t.DeploymentID, t.To)
 	}
-	if t.To != store.StateReady && !(t.To == store.StateBuilding && t.CommitSHA != "") {
+	if t.To != model.StateReady && !(t.To == model.StateBuilding && t.CommitSHA != "") {
 		return
 	}
 	d, err := s.deps.DB.DeploymentByID(ctx, t.DeploymentID)
 	if err != nil {
 		return
 	}
-	if t.To == store.StateBuilding {
+	if t.To == model.StateBuilding {
 		// Webhook and redeploy deployments said "pending" when queued;
 		// one asked for by branch learns its commit only now.
-		if d.Trigger == "api" || d.Trigger == "dashboard" {
+		if d.Trigger == model.TriggerAPI || d.Trigger == model.TriggerDashboard {
 			s.github.notify(d.ID, t.To)
 		}
 		return
 	}
-	if d.Trigger == "redeploy" || d.Trigger == "pull_request" {
+	if d.Trigger == model.TriggerRedeploy || d.Trigger == model.TriggerPullRequest {
 		return
 	}
 	p, err := s.deps.DB.Project(ctx, s.ownerOf(ctx, d), d.ProjectID)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
@@ -140,7 +141,7 @@ func TestPromote(t *testing.T) {
 	var redeploy deploymentOut
 	h.mustAPI(t, 202, "POST", "/v1/deployments/"+d.ID+"/redeploy", adminToken, nil, &redeploy)
 	for _, id := range []string{d.ID, redeploy.ID} {
-		for _, to := range []string{store.StateBuilding, store.StateUploading, store.StateReady} {
+		for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
 			if ok, err := h.DB.ApplyTransition(t.Context(), id, store.Transition{To: to, At: time.Now()}); !ok || err != nil {
 				t.Fatalf("%s to %s: %v %v", id, to, ok, err)
 			}

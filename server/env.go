@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -43,10 +44,10 @@ func (s *Server) handleSetEnv(c echo.Context) error {
 		return store.Errorf(store.EINVALID, "A variable's value is limited to 64 KiB.")
 	}
 	if req.Target == "" {
-		req.Target = store.TargetAll
+		req.Target = model.TargetAll
 	}
 	projectID := c.Param("id")
-	v := &store.EnvVar{Key: req.Key, Target: req.Target, Sealed: s.deps.Secrets.Seal([]byte(*req.Value), store.EnvAAD(projectID, req.Key))}
+	v := &store.EnvVar{Key: req.Key, Target: req.Target, Sealed: s.deps.Secrets.Seal([]byte(*req.Value), model.EnvAAD(projectID, req.Key))}
 	if err := s.deps.DB.SetEnvVar(c.Request().Context(), currentUser(c).ID, projectID, v); err != nil {
 		return err
 	}
@@ -69,10 +70,10 @@ func (s *Server) sealedBuildEnv(ctx context.Context, ownerID, projectID, deploym
 	}
 	env := map[string]string{}
 	for _, v := range vars {
-		if v.Target == store.TargetRuntime {
+		if v.Target == model.TargetRuntime {
 			continue
 		}
-		plain, err := s.deps.Secrets.Open(v.Sealed, store.EnvAAD(projectID, v.Key))
+		plain, err := s.deps.Secrets.Open(v.Sealed, model.EnvAAD(projectID, v.Key))
 		if err != nil {
 			return nil, fmt.Errorf("open env var %s: %w", v.Key, err)
 		}

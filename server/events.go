@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
@@ -149,8 +150,8 @@ func (w *eventWriter) cursor(ctx context.Context, id string) (*store.LogCursor, 
 
 // knownStates are the states an event may carry; anything else is dropped
 // like a malformed event, so one bad message cannot wedge the stream.
-var knownStates = map[string]bool{store.StateBuilding: true, store.StateUploading: true,
-	store.StateReady: true, store.StateError: true, store.StateCancelled: true}
+var knownStates = map[string]bool{model.StateBuilding: true, model.StateUploading: true,
+	model.StateReady: true, model.StateError: true, model.StateCancelled: true}
 
 func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) error {
 	b := store.EventBatch{Seqs: map[string]uint64{}}
@@ -211,8 +212,8 @@ func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) error 
 // stop; an applied one reaches live viewers.
 func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, applied bool) {
 	if !applied {
-		if t.To == store.StateBuilding {
-			if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil && store.Terminal(d.State) {
+		if t.To == model.StateBuilding {
+			if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil && model.Terminal(d.State) {
 				w.nc.Publish(queue.SubjectCancel+t.DeploymentID, nil)
 			}
 		}
@@ -224,7 +225,7 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 		w.onApplied(ctx, t)
 	}
 	w.broker.publish(t.DeploymentID, update{state: t.To, err: t.Error})
-	if store.Terminal(t.To) {
+	if model.Terminal(t.To) {
 		delete(w.cursors, t.DeploymentID)
 	}
 }

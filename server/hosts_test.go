@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -23,7 +24,7 @@ func TestHostRouting(t *testing.T) {
 	cancelled := h.createDeployment(t, adminToken, p.ID)
 	h.mustAPI(t, 200, "POST", "/v1/deployments/"+cancelled.ID+"/cancel", adminToken, nil, nil)
 	failed := h.createDeployment(t, adminToken, p.ID)
-	if ok, err := h.DB.ApplyTransition(t.Context(), failed.ID, store.Transition{To: store.StateError, At: time.Now(), Error: "x"}); !ok || err != nil {
+	if ok, err := h.DB.ApplyTransition(t.Context(), failed.ID, store.Transition{To: model.StateError, At: time.Now(), Error: "x"}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	host := func(d deploymentOut) string { return d.ID[:8] + "-preview.localhost" }
@@ -106,7 +107,7 @@ func TestServeReadyDeployment(t *testing.T) {
 	const page = "<!doctype html><h1>hello from berth</h1>"
 	prefix := "deployments/" + d.ID + "/"
 	sum := sha256.Sum256([]byte(page))
-	if err := h.Artifacts.Put(t.Context(), prefix+artifacts.FilesDir+"index.html", strings.NewReader(page), int64(len(page)), "text/html"); err != nil {
+	if err := h.Artifacts.Put(t.Context(), prefix+model.FilesDir+"index.html", strings.NewReader(page), int64(len(page)), "text/html"); err != nil {
 		t.Fatal(err)
 	}
 	m := &artifacts.Manifest{OutputType: "static", Files: map[string]artifacts.ManifestFile{
@@ -117,11 +118,11 @@ func TestServeReadyDeployment(t *testing.T) {
 	}
 
 	stream := h.openStream(t, adminToken, d.ID, nil, 20*time.Second)
-	uploading := stateEvent(d.ID, store.StateUploading)
+	uploading := stateEvent(d.ID, model.StateUploading)
 	uploading.OutputType = "static"
-	readyEv := stateEvent(d.ID, store.StateReady)
+	readyEv := stateEvent(d.ID, model.StateReady)
 	readyEv.ArtifactKey = prefix
-	h.publish(t, stateEvent(d.ID, store.StateBuilding), logEvent(d.ID, "built"), uploading, readyEv)
+	h.publish(t, stateEvent(d.ID, model.StateBuilding), logEvent(d.ID, "built"), uploading, readyEv)
 	evs := readUntilDone(t, stream)
 	if last := evs[len(evs)-1]; !strings.Contains(last.data, `"state":"ready"`) {
 		t.Fatalf("done with %s, want ready", last.data)

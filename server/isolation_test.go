@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -27,7 +28,7 @@ func TestCrossUserIsolation(t *testing.T) {
 		map[string]string{"key": "SECRET", "value": secret, "target": "build"}, nil)
 	queued := h.createDeployment(t, tokenA, pa.ID)
 	ready := h.createDeployment(t, tokenA, pa.ID)
-	for _, to := range []string{store.StateBuilding, store.StateUploading, store.StateReady} {
+	for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
 		if ok, err := h.DB.ApplyTransition(ctx, ready.ID, store.Transition{To: to, At: time.Now()}); !ok || err != nil {
 			t.Fatalf("drive to %s: %v %v", to, ok, err)
 		}
@@ -122,7 +123,7 @@ func TestCrossUserIsolation(t *testing.T) {
 	if err != nil || len(vars) != 1 {
 		t.Fatalf("A's vars: %v, %v", vars, err)
 	}
-	if plain, err := h.Box.Open(vars[0].Sealed, store.EnvAAD(pa.ID, "SECRET")); err != nil || string(plain) != secret {
+	if plain, err := h.Box.Open(vars[0].Sealed, model.EnvAAD(pa.ID, "SECRET")); err != nil || string(plain) != secret {
 		t.Errorf("A's SECRET now opens to %q, %v", plain, err)
 	}
 	keys, err := h.DB.APIKeys(ctx, a.ID)

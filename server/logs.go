@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) handleLogs(c echo.Context) error {
 				break
 			}
 		}
-		if store.Terminal(cur.State) {
+		if model.Terminal(cur.State) {
 			sendDone(w, cur.State, cur.Error)
 			return true, nil
 		}
@@ -102,7 +103,7 @@ func (s *Server) handleLogs(c echo.Context) error {
 					send(l)
 				}
 			}
-			if store.Terminal(u.state) {
+			if model.Terminal(u.state) {
 				// Lines stored in the same batch came before this update.
 				if done, err := catchUp(); done || err != nil {
 					return err

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
-	"github.com/berth-dev/berth/store"
 )
 
 type logData struct {
@@ -73,10 +73,10 @@ func TestLogStream(t *testing.T) {
 	d := h.createDeployment(t, adminToken, p.ID)
 	const errMsg = "npm ERR! missing script: build"
 
-	failed := stateEvent(d.ID, store.StateError)
+	failed := stateEvent(d.ID, model.StateError)
 	failed.Error = errMsg
 	h.publish(t, lines(d.ID, 1, 2)...)
-	h.publish(t, stateEvent(d.ID, store.StateBuilding))
+	h.publish(t, stateEvent(d.ID, model.StateBuilding))
 	h.publish(t, lines(d.ID, 3, 5)...)
 	h.publish(t, failed)
 
@@ -129,12 +129,12 @@ func TestLogStreamLive(t *testing.T) {
 	}
 	h.publish(t, lines(d.ID, 1, 1)...)
 	next(1)
-	h.publish(t, stateEvent(d.ID, store.StateBuilding))
+	h.publish(t, stateEvent(d.ID, model.StateBuilding))
 	for n := 2; n <= 4; n++ {
 		h.publish(t, lines(d.ID, n, n)...)
 		next(n)
 	}
-	failed := stateEvent(d.ID, store.StateError)
+	failed := stateEvent(d.ID, model.StateError)
 	failed.Error = "exit status 1"
 	h.publish(t, lines(d.ID, 5, 6)...)
 	h.publish(t, failed)
@@ -164,13 +164,13 @@ func TestLogStreamLong(t *testing.T) {
 	d := h.createDeployment(t, adminToken, p.ID)
 	const n = 2500
 	live := h.openStream(t, adminToken, d.ID, nil, 60*time.Second)
-	h.publish(t, stateEvent(d.ID, store.StateBuilding))
+	h.publish(t, stateEvent(d.ID, model.StateBuilding))
 	for _, ev := range lines(d.ID, 1, n) {
 		if err := queue.PublishEventAsync(h.Queue.JetStream(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}
-	failed := stateEvent(d.ID, store.StateError)
+	failed := stateEvent(d.ID, model.StateError)
 	failed.Error = "too long"
 	h.publish(t, failed) // stored after the async ones
 	checkLog(t, readUntilDone(t, live), 1, n, "error", "too long")
@@ -231,7 +231,7 @@ func TestFailedBatchLosesNoEvents(t *testing.T) {
 		t.Fatal("the event writer did not fail while the database was locked")
 	}
 	release()
-	failed := stateEvent(d.ID, store.StateError)
+	failed := stateEvent(d.ID, model.StateError)
 	failed.Error = "boom"
 	h.publish(t, failed)
 	checkLog(t, readUntilDone(t, r), 1, 3, "error", "boom")

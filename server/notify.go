@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-github/v84/github"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -91,16 +92,16 @@ func (n *notifier) send(ctx context.Context, nt note) {
 
 	status := &github.RepoStatus{Context: github.Ptr("berth")}
 	switch nt.state {
-	case store.StateQueued, store.StateBuilding:
+	case model.StateQueued, model.StateBuilding:
 		status.State, status.Description = github.Ptr("pending"), github.Ptr("Building the preview…")
 		status.TargetURL = github.Ptr(s.dashboardURL(d))
-	case store.StateReady:
+	case model.StateReady:
 		status.State, status.Description = github.Ptr("success"), github.Ptr("Preview ready")
 		status.TargetURL = github.Ptr(s.previewURL(d.PreviewHost))
-	case store.StateError:
+	case model.StateError:
 		status.State, status.Description = github.Ptr("failure"), github.Ptr(truncate("Build failed: "+d.Error, 140))
 		status.TargetURL = github.Ptr(s.dashboardURL(d))
-	case store.StateCancelled:
+	case model.StateCancelled:
 		status.State, status.Description = github.Ptr("error"), github.Ptr("Cancelled")
 		status.TargetURL = github.Ptr(s.dashboardURL(d))
 	default:
@@ -109,7 +110,7 @@ func (n *notifier) send(ctx context.Context, nt note) {
 	if _, _, err := client.Repositories.CreateStatus(ctx, repoOwner, repo, d.CommitSHA, *status); err != nil {
 		log.Warn("post commit status", slog.String("error", githubErr(err)))
 	}
-	if d.PRNumber > 0 && nt.state != store.StateBuilding {
+	if d.PRNumber > 0 && nt.state != model.StateBuilding {
 		n.comment(ctx, client, p, d, nt.state, log)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
@@ -40,13 +41,13 @@ func (s *Server) recover(ctx context.Context) error {
 		if pending {
 			continue
 		}
-		if d.State == store.StateQueued {
+		if d.State == model.StateQueued {
 			if err := s.requeue(ctx, d); err == nil {
 				s.deps.Log.Info("queued build again after restart", slog.String("deployment", d.ID))
 				continue
 			}
 		}
-		s.deps.DB.ApplyTransition(ctx, d.ID, store.Transition{To: store.StateError, At: time.Now(),
+		s.deps.DB.ApplyTransition(ctx, d.ID, store.Transition{To: model.StateError, At: time.Now(),
 			Error: "The build was interrupted and could not be resumed; redeploy to try again."})
 		s.deps.Log.Warn("failed unfinished deployment after restart", slog.String("deployment", d.ID))
 	}

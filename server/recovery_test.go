@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/store"
@@ -29,16 +30,16 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	}
 
 	// Inserted as the API would, but "crashed" before publishing the job.
-	orphan := &store.Deployment{ProjectID: p.ID, Ref: "main", Branch: "main", GitURL: project.GitURL, Trigger: "api"}
+	orphan := &store.Deployment{ProjectID: p.ID, Ref: "main", Branch: "main", GitURL: project.GitURL, Trigger: model.TriggerAPI}
 	if err := h.DB.CreateDeployment(ctx, orphan); err != nil {
 		t.Fatal(err)
 	}
 	// Was building when its job vanished.
-	lost := &store.Deployment{ProjectID: p.ID, Ref: "main", Branch: "main", GitURL: project.GitURL, Trigger: "api"}
+	lost := &store.Deployment{ProjectID: p.ID, Ref: "main", Branch: "main", GitURL: project.GitURL, Trigger: model.TriggerAPI}
 	if err := h.DB.CreateDeployment(ctx, lost); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := h.DB.ApplyTransition(ctx, lost.ID, store.Transition{To: store.StateBuilding, At: time.Now()}); err != nil || !ok {
+	if ok, err := h.DB.ApplyTransition(ctx, lost.ID, store.Transition{To: model.StateBuilding, At: time.Now()}); err != nil || !ok {
 		t.Fatalf("move to building: %v %v", ok, err)
 	}
 	// Queued normally: its job is in the stream.
@@ -62,7 +63,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 			t.Errorf("deployment %s: job pending = %v (%v), want true", id, pending, err)
 		}
 		d, _ := h.DB.DeploymentByID(ctx, id)
-		if d.State != store.StateQueued {
+		if d.State != model.StateQueued {
 			t.Errorf("deployment %s: state %s, want queued", id, d.State)
 		}
 	}
@@ -70,7 +71,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.State != store.StateError || d.Error == "" {
+	if d.State != model.StateError || d.Error == "" {
 		t.Errorf("lost deployment: state %s error %q, want error with a reason", d.State, d.Error)
 	}
 }

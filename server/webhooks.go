@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -164,7 +165,7 @@ func (s *Server) onPush(ctx context.Context, delivery string, ev *pushEvent) []*
 		if ev.HeadCommit != nil {
 			msg = firstLine(ev.HeadCommit.Message)
 		}
-		d := &store.Deployment{ProjectID: p.ID, Ref: branch, Branch: branch, CommitSHA: ev.After, CommitMessage: msg, Trigger: "push"}
+		d := &store.Deployment{ProjectID: p.ID, Ref: branch, Branch: branch, CommitSHA: ev.After, CommitMessage: msg, Trigger: model.TriggerPush}
 		s.deployFromWebhook(ctx, p, d, r)
 	}
 	return results
@@ -204,7 +205,7 @@ func (s *Server) onPullRequest(ctx context.Context, delivery string, ev *pullReq
 			continue
 		}
 		d := &store.Deployment{ProjectID: p.ID, Ref: pr.Head.Ref, Branch: pr.Head.Ref, CommitSHA: pr.Head.SHA,
-			CommitMessage: firstLine(pr.Title), Trigger: "pull_request", PRNumber: ev.Number}
+			CommitMessage: firstLine(pr.Title), Trigger: model.TriggerPullRequest, PRNumber: ev.Number}
 		if fork && p.GitURL == "" && pr.Head.Repo != nil {
 			d.GitURL = s.cfg.GitHub.webURL() + "/" + pr.Head.Repo.FullName + ".git"
 		}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/fastpath"
-	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/model"
 )
 
 // ServeFast answers a plain GET or HEAD of a file that a ready deployment
@@ -19,7 +18,7 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 	}
 	ctx := context.Background()
 	d, err := h.hosts.resolve(ctx, label, h.resolve)
-	if err != nil || d.Retired || d.State != store.StateReady {
+	if err != nil || d.Retired || d.State != model.StateReady {
 		return false
 	}
 	s, err := h.files.site(ctx, d.ID, d.ArtifactKey)
@@ -29,7 +28,7 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 	rel := r.Path[1:]
 	name := rel
 	if rel == "" || strings.HasSuffix(rel, "/") {
-		if d.OutputType == "nextjs-standalone" {
+		if model.IsServer(d.OutputType) {
 			return false // the app's server answers directories
 		}
 		name = rel + "index.html"
@@ -38,7 +37,7 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 	if !ok {
 		return false
 	}
-	f, err := h.files.hot(ctx, d.ArtifactKey+artifacts.FilesDir+name, name, entry)
+	f, err := h.files.hot(ctx, d.ArtifactKey+model.FilesDir+name, name, entry)
 	if err != nil {
 		return false
 	}

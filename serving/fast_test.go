@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/fastpath"
-	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/model"
 )
 
 // counted counts the requests the fast path answered.
@@ -45,9 +45,9 @@ func TestServeFastMatchesServeHTTP(t *testing.T) {
 		"about.html":             []byte("<!doctype html><title>about</title>"),
 		"404.html":               []byte("<!doctype html><title>lost</title>"),
 	}
-	d := sh.deploy(t, sh.project(t, "fast"), files, store.StateReady)
-	failed := sh.deploy(t, sh.project(t, "broken"), files, store.StateBuilding)
-	sh.transition(t, failed.ID, store.StateError)
+	d := sh.deploy(t, sh.project(t, "fast"), files, model.StateReady)
+	failed := sh.deploy(t, sh.project(t, "broken"), files, model.StateBuilding)
+	sh.transition(t, failed.ID, model.StateError)
 
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -79,7 +80,7 @@ func (c *hostCache) resolve(ctx context.Context, label string, lookup func(conte
 }
 
 func cacheable(state string) bool {
-	return state == store.StateReady || state == store.StateError || state == store.StateCancelled
+	return state == model.StateReady || state == model.StateError || state == model.StateCancelled
 }
 
 // invalidate forgets every host.

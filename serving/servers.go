@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/store"
 )
@@ -209,7 +210,7 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
 		return nil, err
 	}
-	bundle, _, err := s.store.Get(ctx, d.ArtifactKey+artifacts.ServerBundle)
+	bundle, _, err := s.store.Get(ctx, d.ArtifactKey+model.ServerBundle)
 	if err != nil {
 		return nil, fmt.Errorf("fetch server bundle: %w", err)
 	}

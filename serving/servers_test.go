@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/store"
 )
@@ -106,10 +107,10 @@ func newTestServers(t *testing.T, cfg ServersConfig) serversEnv {
 	})
 	return serversEnv{servers: s, instance: cfg.Instance, deploy: func(id string) *store.Deployment {
 		key := "deployments/" + id + "/"
-		if err := st.Put(context.Background(), key+artifacts.ServerBundle, bytes.NewReader(bundle), int64(len(bundle)), "application/gzip"); err != nil {
+		if err := st.Put(context.Background(), key+model.ServerBundle, bytes.NewReader(bundle), int64(len(bundle)), "application/gzip"); err != nil {
 			t.Fatal(err)
 		}
-		return &store.Deployment{ID: id, ArtifactKey: key, OutputType: "nextjs-standalone", State: store.StateReady}
+		return &store.Deployment{ID: id, ArtifactKey: key, OutputType: "nextjs-standalone", State: model.StateReady}
 	}}
 }
 

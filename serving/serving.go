@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -87,11 +88,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch d.State {
-	case store.StateReady:
-	case store.StateError:
+	case model.StateReady:
+	case model.StateError:
 		writePage(w, r, http.StatusNotFound, "This deployment failed", "Its build did not succeed, so there is nothing to serve. See the build log for why.")
 		return
-	case store.StateCancelled:
+	case model.StateCancelled:
 		writePage(w, r, http.StatusNotFound, "This deployment was cancelled", "It was stopped before it finished building.")
 		return
 	default:
@@ -99,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, r, http.StatusServiceUnavailable, "Building…", "This deployment is "+d.State+". The page reloads by itself when it is ready.")
 		return
 	}
-	if d.OutputType == "nextjs-standalone" {
+	if model.IsServer(d.OutputType) {
 		h.serveApp(w, r, d)
 		return
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -113,7 +113,7 @@ func has(s *site, name string) bool {
 // memory; conditional and range requests go through http.ServeContent.
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Deployment, s *site, name string, status int) {
 	entry := s.m.Files[name]
-	f, err := h.files.hot(r.Context(), d.ArtifactKey+artifacts.FilesDir+name, name, entry)
+	f, err := h.files.hot(r.Context(), d.ArtifactKey+model.FilesDir+name, name, entry)
 	if err != nil {
 		h.log.Error("open artifact file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("err", err))
 		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from the artifact store.")

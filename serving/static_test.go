@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -91,18 +92,18 @@ func (sh *staticHarness) deploy(t testing.TB, p *store.Project, files map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := artifacts.UploadDir(ctx, sh.st, dir, prefix+artifacts.FilesDir, 4); err != nil {
+	if _, _, err := artifacts.UploadDir(ctx, sh.st, dir, prefix+model.FilesDir, 4); err != nil {
 		t.Fatal(err)
 	}
 	if err := artifacts.PutManifest(ctx, sh.st, prefix, m); err != nil {
 		t.Fatal(err)
 	}
-	sh.transition(t, d.ID, store.StateBuilding)
-	if state == store.StateBuilding {
+	sh.transition(t, d.ID, model.StateBuilding)
+	if state == model.StateBuilding {
 		return d
 	}
-	sh.transition(t, d.ID, store.StateUploading)
-	sh.db.ApplyTransition(ctx, d.ID, store.Transition{To: store.StateReady, At: time.Now(), OutputType: "static", ArtifactKey: prefix})
+	sh.transition(t, d.ID, model.StateUploading)
+	sh.db.ApplyTransition(ctx, d.ID, store.Transition{To: model.StateReady, At: time.Now(), OutputType: "static", ArtifactKey: prefix})
 	return d
 }
 
@@ -203,7 +204,7 @@ func TestStaticEncodings(t *testing.T) {
 		"logo.png":               png,
 		"404.html":               text(4 << 10),
 	}
-	d := sh.deploy(t, sh.project(t, "site"), files, store.StateReady)
+	d := sh.deploy(t, sh.project(t, "site"), files, model.StateReady)
 	host := d.PreviewHost + ".localhost"
 
 	for _, tt := range []struct {
@@ -324,8 +325,8 @@ func TestHostCache(t *testing.T) {
 	sh := newStaticHarness(t)
 	ctx := context.Background()
 	p := sh.project(t, "shop")
-	a := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version A")}, store.StateReady)
-	b := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version B")}, store.StateReady)
+	a := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version A")}, model.StateReady)
+	b := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version B")}, model.StateReady)
 	if err := sh.db.SetProductionDeployment(ctx, p.ID, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -347,13 +348,13 @@ func TestHostCache(t *testing.T) {
 		t.Fatalf("after Invalidate: %s", got)
 	}
 
-	building := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version C")}, store.StateBuilding)
+	building := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version C")}, model.StateBuilding)
 	host := building.PreviewHost + ".localhost"
 	if res := sh.get(sh.h, "GET", host, "/"); res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("building: %d", res.StatusCode)
 	}
-	sh.transition(t, building.ID, store.StateUploading)
-	sh.transition(t, building.ID, store.StateReady)
+	sh.transition(t, building.ID, model.StateUploading)
+	sh.transition(t, building.ID, model.StateReady)
 	if got := body(host); got != "200 version C" {
 		t.Fatalf("ready right after building: %s", got)
 	}
@@ -377,7 +378,7 @@ func TestHotCacheEviction(t *testing.T) {
 	for i := range 8 {
 		files[fmt.Sprintf("f%d.bin", i)] = bytes.Repeat([]byte{byte('a' + i)}, 30<<10) // 30 KB, compressible
 	}
-	d := sh.deploy(t, sh.project(t, "evict"), files, store.StateReady)
+	d := sh.deploy(t, sh.project(t, "evict"), files, model.StateReady)
 	host := d.PreviewHost + ".localhost"
 	for round := range 3 {
 		for i := range 8 {
@@ -439,7 +440,7 @@ func TestNegotiate(t *testing.T) {
 // memory.
 func BenchmarkServeStatic(b *testing.B) {
 	sh := newStaticHarness(b)
-	d := sh.deploy(b, sh.project(b, "bench"), map[string][]byte{"app.js": text(10 << 10)}, store.StateReady)
+	d := sh.deploy(b, sh.project(b, "bench"), map[string][]byte{"app.js": text(10 << 10)}, model.StateReady)
 	req := httptest.NewRequest("GET", "http://"+d.PreviewHost+".localhost/app.js", nil)
 	w := &discardWriter{h: http.Header{}}
 	sh.h.ServeHTTP(w, req)

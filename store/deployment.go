@@ -7,31 +7,18 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// Deployment states.
-const (
-	StateQueued    = "queued"
-	StateBuilding  = "building"
-	StateUploading = "uploading"
-	StateReady     = "ready"
-	StateError     = "error"
-	StateCancelled = "cancelled"
+	"github.com/berth-dev/berth/model"
 )
-
-// Terminal reports whether state is final.
-func Terminal(state string) bool {
-	return state == StateReady || state == StateError || state == StateCancelled
-}
 
 // allowedFrom lists, for each state, the states a deployment may enter it
 // from. "building" from "building" is a retried build after a redelivery.
 var allowedFrom = map[string][]string{
-	StateBuilding:  {StateQueued, StateBuilding, StateUploading},
-	StateUploading: {StateBuilding},
-	StateReady:     {StateUploading},
-	StateError:     {StateQueued, StateBuilding, StateUploading},
-	StateCancelled: {StateQueued, StateBuilding, StateUploading},
+	model.StateBuilding:  {model.StateQueued, model.StateBuilding, model.StateUploading},
+	model.StateUploading: {model.StateBuilding},
+	model.StateReady:     {model.StateUploading},
+	model.StateError:     {model.StateQueued, model.StateBuilding, model.StateUploading},
+	model.StateCancelled: {model.StateQueued, model.StateBuilding, model.StateUploading},
 }
 
 // Deployment is one build of a project at one commit, and what it serves.
@@ -76,7 +63,7 @@ func scanDeployment(row row) (*Deployment, error) {
 // CreateDeployment inserts d in state queued with a fresh id and preview
 // host label ("<first 8 hex of the id>-preview").
 func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
-	d.State = StateQueued
+	d.State = model.StateQueued
 	d.CreatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	for range 10 {
 		d.ID = NewID(16)
@@ -204,10 +191,10 @@ func applyTransition(ctx context.Context, db execer, id string, t Transition) (b
 		add("error", t.Error)
 	}
 	switch {
-	case t.To == StateBuilding:
+	case t.To == model.StateBuilding:
 		set = append(set, "build_started_at = COALESCE(build_started_at, ?)")
 		args = append(args, millis(t.At))
-	case Terminal(t.To):
+	case model.Terminal(t.To):
 		add("build_finished_at", millis(t.At))
 	}
 	q := "UPDATE deployments SET " + strings.Join(set, ", ") + " WHERE id = ? AND state IN (" +

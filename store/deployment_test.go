@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/model"
 )
 
-var allStates = []string{StateQueued, StateBuilding, StateUploading, StateReady, StateError, StateCancelled}
+var allStates = []string{model.StateQueued, model.StateBuilding, model.StateUploading, model.StateReady, model.StateError, model.StateCancelled}
 
 func TestCreateDeployment(t *testing.T) {
 	db := openTestDB(t)
@@ -20,7 +22,7 @@ func TestCreateDeployment(t *testing.T) {
 	seen := map[string]bool{}
 	for range 20 {
 		d := mustDeployment(t, db, p.ID)
-		if d.State != StateQueued {
+		if d.State != model.StateQueued {
 			t.Errorf("state %q, want queued", d.State)
 		}
 		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(d.ID) {
@@ -42,7 +44,7 @@ func TestCreateDeployment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != StateQueued || got.Ref != "main" || got.Branch != "main" || got.Trigger != "api" ||
+		if got.State != model.StateQueued || got.Ref != "main" || got.Branch != "main" || got.Trigger != "api" ||
 			!got.CreatedAt.Equal(d.CreatedAt) || got.BuildStartedAt != nil || got.BuildFinishedAt != nil {
 			t.Errorf("read back: %+v", got)
 		}
@@ -58,12 +60,12 @@ func TestCreateDeployment(t *testing.T) {
 func reach(t *testing.T, db *DB, projectID, state string) *Deployment {
 	t.Helper()
 	paths := map[string][]string{
-		StateQueued:    nil,
-		StateBuilding:  {StateBuilding},
-		StateUploading: {StateBuilding, StateUploading},
-		StateReady:     {StateBuilding, StateUploading, StateReady},
-		StateError:     {StateBuilding, StateError},
-		StateCancelled: {StateCancelled},
+		model.StateQueued:    nil,
+		model.StateBuilding:  {model.StateBuilding},
+		model.StateUploading: {model.StateBuilding, model.StateUploading},
+		model.StateReady:     {model.StateBuilding, model.StateUploading, model.StateReady},
+		model.StateError:     {model.StateBuilding, model.StateError},
+		model.StateCancelled: {model.StateCancelled},
 	}
 	d := mustDeployment(t, db, projectID)
 	for _, to := range paths[state] {
@@ -95,7 +97,7 @@ func TestApplyTransitionTable(t *testing.T) {
 			t.Run(from+">"+to, func(t *testing.T) {
 				d := reach(t, db, p.ID, from)
 				ok, err := db.ApplyTransition(ctx, d.ID, Transition{To: to, At: time.Now()})
-				if to == StateQueued {
+				if to == model.StateQueued {
 					// Nothing goes back to queued; it is not even a target.
 					if err == nil || ok {
 						t.Errorf("to queued: ok=%v err=%v, want an error", ok, err)
@@ -120,7 +122,7 @@ func TestApplyTransitionTable(t *testing.T) {
 			})
 		}
 	}
-	ok, err := db.ApplyTransition(ctx, "missing", Transition{To: StateBuilding})
+	ok, err := db.ApplyTransition(ctx, "missing", Transition{To: model.StateBuilding})
 	if ok || err != nil {
 		t.Errorf("transition of a missing deployment = %v, %v; want false, nil", ok, err)
 	}
@@ -139,11 +141,11 @@ func TestApplyTransitionFields(t *testing.T) {
 	sha := strings.Repeat("ab", 20)
 
 	steps := []Transition{
-		{To: StateBuilding, At: t0, Attempt: 1, CommitSHA: sha, CommitMessage: "fix it"},
+		{To: model.StateBuilding, At: t0, Attempt: 1, CommitSHA: sha, CommitMessage: "fix it"},
 		// A redelivered build keeps the first start time.
-		{To: StateBuilding, At: t0.Add(time.Minute), Attempt: 2},
-		{To: StateUploading, At: t0.Add(2 * time.Minute), OutputType: "static"},
-		{To: StateReady, At: t0.Add(3 * time.Minute), ArtifactKey: "deployments/x/"},
+		{To: model.StateBuilding, At: t0.Add(time.Minute), Attempt: 2},
+		{To: model.StateUploading, At: t0.Add(2 * time.Minute), OutputType: "static"},
+		{To: model.StateReady, At: t0.Add(3 * time.Minute), ArtifactKey: "deployments/x/"},
 	}
 	for _, s := range steps {
 		if ok, err := db.ApplyTransition(ctx, d.ID, s); !ok || err != nil {
@@ -160,7 +162,7 @@ func TestApplyTransitionFields(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	check("state", got.State, StateReady)
+	check("state", got.State, model.StateReady)
 	check("attempt", got.Attempt, 2)
 	check("commit_sha", got.CommitSHA, sha)
 	check("commit_message", got.CommitMessage, "fix it")
@@ -175,7 +177,7 @@ func TestApplyTransitionFields(t *testing.T) {
 	}
 
 	e := mustDeployment(t, db, p.ID)
-	if ok, err := db.ApplyTransition(ctx, e.ID, Transition{To: StateError, At: t0, Error: "npm exited with 1"}); !ok || err != nil {
+	if ok, err := db.ApplyTransition(ctx, e.ID, Transition{To: model.StateError, At: t0, Error: "npm exited with 1"}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	got, _ = db.DeploymentByID(ctx, e.ID)
@@ -184,7 +186,7 @@ func TestApplyTransitionFields(t *testing.T) {
 		t.Errorf("failed while queued: started %v finished %v", got.BuildStartedAt, got.BuildFinishedAt)
 	}
 	// A refused transition changes no field either.
-	if ok, _ := db.ApplyTransition(ctx, e.ID, Transition{To: StateCancelled, At: t0.Add(time.Hour), Error: "late"}); ok {
+	if ok, _ := db.ApplyTransition(ctx, e.ID, Transition{To: model.StateCancelled, At: t0.Add(time.Hour), Error: "late"}); ok {
 		t.Error("cancelled a failed deployment")
 	}
 	again, _ := db.DeploymentByID(ctx, e.ID)
@@ -235,7 +237,7 @@ func TestUnfinishedDeployments(t *testing.T) {
 	want := map[string]string{}
 	for _, s := range allStates {
 		d := reach(t, db, p.ID, s)
-		if !Terminal(s) {
+		if !model.Terminal(s) {
 			want[d.ID] = s
 		}
 	}

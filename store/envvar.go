@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
-)
 
-// Env var targets: when a variable is visible.
-const (
-	TargetBuild   = "build"
-	TargetRuntime = "runtime"
-	TargetAll     = "all"
+	"github.com/berth-dev/berth/model"
 )
 
 // EnvVar is a project's environment variable. Its value is stored sealed
@@ -23,12 +18,10 @@ type EnvVar struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// EnvAAD is the additional data a variable's value is sealed with: it binds
-// the ciphertext to its project and key, so it cannot be moved to another row.
-func EnvAAD(projectID, key string) []byte { return []byte(projectID + "\x00" + key) }
-
 // ValidTarget reports whether t names an env var target.
-func ValidTarget(t string) bool { return t == TargetBuild || t == TargetRuntime || t == TargetAll }
+func ValidTarget(t string) bool {
+	return t == model.TargetBuild || t == model.TargetRuntime || t == model.TargetAll
+}
 
 // SetEnvVar inserts or replaces ownerID's project's variable.
 func (db *DB) SetEnvVar(ctx context.Context, ownerID, projectID string, v *EnvVar) error {

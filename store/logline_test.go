@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/model"
 )
 
 func logLines(id string, from, to int64, at time.Time) []LogLine {
@@ -31,10 +33,10 @@ func TestWriteEvents(t *testing.T) {
 	applied, err := db.WriteEvents(ctx, EventBatch{
 		Lines: append(logLines(d.ID, 1, 3, at), logLines(e.ID, 1, 1, at)...),
 		Transitions: []DeploymentTransition{
-			{d.ID, Transition{To: StateBuilding, At: at}},
-			{d.ID, Transition{To: StateReady, At: at}}, // refused: not from building
-			{d.ID, Transition{To: StateUploading, At: at}},
-			{e.ID, Transition{To: StateError, At: at, Error: "boom"}},
+			{d.ID, Transition{To: model.StateBuilding, At: at}},
+			{d.ID, Transition{To: model.StateReady, At: at}}, // refused: not from building
+			{d.ID, Transition{To: model.StateUploading, At: at}},
+			{e.ID, Transition{To: model.StateError, At: at, Error: "boom"}},
 		},
 		Seqs: map[string]uint64{d.ID: 7, e.ID: 8},
 	})
@@ -44,10 +46,10 @@ func TestWriteEvents(t *testing.T) {
 	if fmt.Sprint(applied) != "[true false true true]" {
 		t.Errorf("applied = %v, want [true false true true]", applied)
 	}
-	if got, _ := db.DeploymentByID(ctx, d.ID); got.State != StateUploading {
+	if got, _ := db.DeploymentByID(ctx, d.ID); got.State != model.StateUploading {
 		t.Errorf("d state %q, want uploading", got.State)
 	}
-	if got, _ := db.DeploymentByID(ctx, e.ID); got.State != StateError || got.Error != "boom" {
+	if got, _ := db.DeploymentByID(ctx, e.ID); got.State != model.StateError || got.Error != "boom" {
 		t.Errorf("e = %s %q, want error boom", got.State, got.Error)
 	}
 	if cur, _ := db.LogCursor(ctx, d.ID); cur != (LogCursor{Line: 3, EventSeq: 7}) {
@@ -92,7 +94,7 @@ func TestWriteEventsAtomic(t *testing.T) {
 	d := mustDeployment(t, db, p.ID)
 	_, err := db.WriteEvents(ctx, EventBatch{
 		Lines:       logLines(d.ID, 1, 2, time.Now()),
-		Transitions: []DeploymentTransition{{d.ID, Transition{To: StateBuilding}}, {d.ID, Transition{To: "bogus"}}},
+		Transitions: []DeploymentTransition{{d.ID, Transition{To: model.StateBuilding}}, {d.ID, Transition{To: "bogus"}}},
 		Seqs:        map[string]uint64{d.ID: 3},
 	})
 	if err == nil {
@@ -101,7 +103,7 @@ func TestWriteEventsAtomic(t *testing.T) {
 	if cur, _ := db.LogCursor(ctx, d.ID); cur != (LogCursor{}) {
 		t.Errorf("cursor after failed batch = %+v, want zero", cur)
 	}
-	if got, _ := db.DeploymentByID(ctx, d.ID); got.State != StateQueued {
+	if got, _ := db.DeploymentByID(ctx, d.ID); got.State != model.StateQueued {
 		t.Errorf("state after failed batch = %q, want queued", got.State)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/model"
 )
 
 func TestCreateProjectSlugs(t *testing.T) {
@@ -173,7 +175,7 @@ func TestDeleteProjectCascades(t *testing.T) {
 	u := mustUser(t, db, "alice")
 	p := mustProject(t, db, u.ID, "app")
 	d := mustDeployment(t, db, p.ID)
-	if err := db.SetEnvVar(ctx, u.ID, p.ID, &EnvVar{Key: "K", Target: TargetAll, Sealed: []byte("s")}); err != nil {
+	if err := db.SetEnvVar(ctx, u.ID, p.ID, &EnvVar{Key: "K", Target: model.TargetAll, Sealed: []byte("s")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.WriteEvents(ctx, EventBatch{Lines: []LogLine{{DeploymentID: d.ID, Line: 1, Stream: "stdout", Text: "x"}}}); err != nil {
@@ -202,7 +204,7 @@ func TestSetProductionDeployment(t *testing.T) {
 	d := mustDeployment(t, db, p.ID)
 
 	wantCode(t, "queued deployment", db.SetProductionDeployment(ctx, p.ID, d.ID), ECONFLICT)
-	for _, to := range []string{StateBuilding, StateUploading, StateReady} {
+	for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
 		if ok, err := db.ApplyTransition(ctx, d.ID, Transition{To: to}); !ok || err != nil {
 			t.Fatalf("to %s: %v %v", to, ok, err)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/berth-dev/berth/model"
 )
 
 // TestOwnerScoping: user B can neither read nor change anything of user A's
@@ -17,7 +19,7 @@ func TestOwnerScoping(t *testing.T) {
 	pa := mustProject(t, db, a.ID, "alpha")
 	pb := mustProject(t, db, b.ID, "beta")
 	da := mustDeployment(t, db, pa.ID)
-	if err := db.SetEnvVar(ctx, a.ID, pa.ID, &EnvVar{Key: "SECRET", Target: TargetBuild, Sealed: []byte("sealed-a")}); err != nil {
+	if err := db.SetEnvVar(ctx, a.ID, pa.ID, &EnvVar{Key: "SECRET", Target: model.TargetBuild, Sealed: []byte("sealed-a")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -54,10 +56,10 @@ func TestOwnerScoping(t *testing.T) {
 		}},
 		{"DeleteProject", func() error { return db.DeleteProject(ctx, b.ID, pa.ID) }},
 		{"SetEnvVar new key", func() error {
-			return db.SetEnvVar(ctx, b.ID, pa.ID, &EnvVar{Key: "INJECTED", Target: TargetAll, Sealed: []byte("x")})
+			return db.SetEnvVar(ctx, b.ID, pa.ID, &EnvVar{Key: "INJECTED", Target: model.TargetAll, Sealed: []byte("x")})
 		}},
 		{"SetEnvVar existing key", func() error {
-			return db.SetEnvVar(ctx, b.ID, pa.ID, &EnvVar{Key: "SECRET", Target: TargetAll, Sealed: []byte("x")})
+			return db.SetEnvVar(ctx, b.ID, pa.ID, &EnvVar{Key: "SECRET", Target: model.TargetAll, Sealed: []byte("x")})
 		}},
 		{"DeleteEnvVar", func() error { return db.DeleteEnvVar(ctx, b.ID, pa.ID, "SECRET") }},
 		{"Deployment", func() error { _, err := db.Deployment(ctx, b.ID, da.ID); return err }},
@@ -82,7 +84,7 @@ func TestOwnerScoping(t *testing.T) {
 	if !reflect.DeepEqual(p0, p1) {
 		t.Errorf("A's project changed:\n was %+v\n now %+v", p0, p1)
 	}
-	if len(vars1) != 1 || vars1[0].Key != "SECRET" || vars1[0].Target != TargetBuild || !bytes.Equal(vars1[0].Sealed, []byte("sealed-a")) {
+	if len(vars1) != 1 || vars1[0].Key != "SECRET" || vars1[0].Target != model.TargetBuild || !bytes.Equal(vars1[0].Sealed, []byte("sealed-a")) {
 		t.Errorf("A's env vars changed: %+v", vars1)
 	}
 	if !reflect.DeepEqual(deps0, deps1) {
@@ -97,16 +99,16 @@ func TestEnvVars(t *testing.T) {
 	p := mustProject(t, db, u.ID, "app")
 
 	for _, v := range []*EnvVar{
-		{Key: "B_KEY", Target: TargetRuntime, Sealed: []byte("1")},
-		{Key: "A_KEY", Target: TargetBuild, Sealed: []byte("2")},
-		{Key: "_x9", Target: TargetAll, Sealed: []byte("3")},
+		{Key: "B_KEY", Target: model.TargetRuntime, Sealed: []byte("1")},
+		{Key: "A_KEY", Target: model.TargetBuild, Sealed: []byte("2")},
+		{Key: "_x9", Target: model.TargetAll, Sealed: []byte("3")},
 	} {
 		if err := db.SetEnvVar(ctx, u.ID, p.ID, v); err != nil {
 			t.Fatalf("set %s: %v", v.Key, err)
 		}
 	}
 	// Replacing keeps one row and updates value and target.
-	if err := db.SetEnvVar(ctx, u.ID, p.ID, &EnvVar{Key: "A_KEY", Target: TargetAll, Sealed: []byte("22")}); err != nil {
+	if err := db.SetEnvVar(ctx, u.ID, p.ID, &EnvVar{Key: "A_KEY", Target: model.TargetAll, Sealed: []byte("22")}); err != nil {
 		t.Fatal(err)
 	}
 	vars, err := db.EnvVars(ctx, u.ID, p.ID)
@@ -123,11 +125,11 @@ func TestEnvVars(t *testing.T) {
 	}
 
 	for _, tt := range []struct{ key, target string }{
-		{"1ABC", TargetAll}, {"", TargetAll}, {"A-B", TargetAll}, {"A B", TargetAll}, {"OK", "prod"}, {"OK", ""},
+		{"1ABC", model.TargetAll}, {"", model.TargetAll}, {"A-B", model.TargetAll}, {"A B", model.TargetAll}, {"OK", "prod"}, {"OK", ""},
 	} {
 		wantCode(t, "set "+tt.key+"/"+tt.target, db.SetEnvVar(ctx, u.ID, p.ID, &EnvVar{Key: tt.key, Target: tt.target, Sealed: []byte("x")}), EINVALID)
 	}
-	wantCode(t, "set on missing project", db.SetEnvVar(ctx, u.ID, "nope", &EnvVar{Key: "K", Target: TargetAll, Sealed: []byte("x")}), ENOTFOUND)
+	wantCode(t, "set on missing project", db.SetEnvVar(ctx, u.ID, "nope", &EnvVar{Key: "K", Target: model.TargetAll, Sealed: []byte("x")}), ENOTFOUND)
 
 	if err := db.DeleteEnvVar(ctx, u.ID, p.ID, "B_KEY"); err != nil {
 		t.Fatal(err)
@@ -143,9 +145,9 @@ func TestEnvAAD(t *testing.T) {
 	pairs := [][2]string{{"p1", "KEY"}, {"p2", "KEY"}, {"p1", "KEY2"}, {"p", "1KEY"}, {"p1K", "EY"}}
 	seen := map[string][2]string{}
 	for _, p := range pairs {
-		aad := string(EnvAAD(p[0], p[1]))
+		aad := string(model.EnvAAD(p[0], p[1]))
 		if prev, ok := seen[aad]; ok {
-			t.Errorf("EnvAAD%v = EnvAAD%v", p, prev)
+			t.Errorf("model.EnvAAD%v = model.EnvAAD%v", p, prev)
 		}
 		seen[aad] = p
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/migrations"
+	"github.com/berth-dev/berth/model"
 )
 
 // openTestDB opens a fresh database file in a temp dir, closed at the end of
@@ -46,7 +47,7 @@ func mustProject(t *testing.T, db *DB, ownerID, name string) *Project {
 
 func mustDeployment(t *testing.T, db *DB, projectID string) *Deployment {
 	t.Helper()
-	d := &Deployment{ProjectID: projectID, Ref: "main", Branch: "main", Trigger: "api"}
+	d := &Deployment{ProjectID: projectID, Ref: "main", Branch: "main", Trigger: model.TriggerAPI}
 	if err := db.CreateDeployment(t.Context(), d); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
