@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
-	"github.com/berth-dev/berth/fastpath"
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -35,13 +34,13 @@ type Main struct {
 	queue     *queue.Queue
 	sandbox   *sandbox.Sandbox
 	artifacts artifacts.Store
+	deploys   *deploys.Lifecycle
 	pool      *builder.Pool
 	serving   *serving.Handler
 	servers   *serving.Servers
 	server    *server.Server
-	http      *http.Server
 	listener  net.Listener
-	fast      *fastpath.Listener
+	front     *serving.FrontDoor
 	publicURL string
 
 	// Background clean-up work (deleting a project's artifacts) runs on
@@ -104,6 +103,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken},
+		m.db, m.queue.Client(), secrets, m.log)
+	m.deploys.Observe(m.observe)
+
 	m.pool = builder.New(builder.Config{
 		Concurrency: cfg.BuildConcurrency,
 		Image:       cfg.BuildImage,
@@ -118,7 +121,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Instance:      instance,
 		CacheDir:      buildCacheDir(cfg),
 		CacheMaxBytes: cfg.BuildCacheMB << 20,
-	}, m.queue.Conn(), m.queue.JetStream(), m.sandbox, m.artifacts, secrets, m.log)
+	}, m.queue.Client(), m.sandbox, m.artifacts, secrets, m.log)
 	if err := m.pool.Start(ctx); err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func (m *Main) Run(ctx context.Context) error {
 		IdleTimeout: cfg.ServerIdle,
 		MaxRunning:  cfg.MaxServers,
 		Limits:      sandbox.Limits{MemoryBytes: cfg.ServerMemoryMB << 20, NanoCPUs: 1e9, PidsLimit: 1024},
-		Env:         runtimeEnv(m.db, secrets),
+		Env:         m.deploys.RuntimeEnv,
 	}, m.sandbox, m.artifacts, m.log)
 	if err := m.servers.Start(ctx); err != nil {
 		return err
@@ -159,16 +162,13 @@ func (m *Main) Run(ctx context.Context) error {
 			AllowedUsers: cfg.AllowedGitHubUsers, AllowedOrgs: cfg.AllowedGitHubOrgs,
 		},
 	}, server.Deps{
-		DB: m.db, NC: m.queue.Conn(), JS: m.queue.JetStream(), Secrets: secrets, Serving: m.serving, Log: m.log,
+		DB: m.db, Deploys: m.deploys, Secrets: secrets, Log: m.log,
 		Checks: []server.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
 			{Name: "artifacts", Ping: m.artifacts.Ping},
 			{Name: "docker", Ping: m.sandbox.Ping},
 		},
-		OnDelete:  m.forgetDeployments,
-		OnRetire:  m.retireDeployments,
-		OnPromote: func() { m.serving.Invalidate() },
 	})
 	if err != nil {
 		return err
@@ -176,34 +176,27 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.server.Start(ctx); err != nil {
 		return err
 	}
-	const readHeaderTimeout, idleTimeout = 10 * time.Second, 120 * time.Second
-	// Plain GETs of deployment files are answered on the fast path; every
-	// other connection goes on to net/http.
-	m.fast = fastpath.Listen(m.listener, m.serving, fastpath.Config{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout})
-	m.http = &http.Server{Handler: m.server, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
-	go func() {
-		if err := m.http.Serve(m.fast); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("http server stopped", slog.Any("err", err))
-		}
-	}()
+	// The lifecycle applies what builders published while berth was down
+	// and recovers unfinished deployments before the first request.
+	if err := m.deploys.Start(ctx); err != nil {
+		return err
+	}
+	m.front = serving.Open(m.listener, m.serving, m.server, m.log)
 	return nil
 }
 
 // Close stops everything in reverse order: live log streams and HTTP, the
-// event consumer, the builder pool, NATS, SQLite. It works on a Main whose
-// Run failed half way.
+// GitHub notifier, the event consumer, the builder pool, app servers, NATS,
+// SQLite. It works on a Main whose Run failed half way.
 func (m *Main) Close() error {
 	var errs []error
-	if m.server != nil {
-		m.server.CloseStreams()
+	if m.deploys != nil {
+		m.deploys.CloseStreams()
 	}
-	if m.http != nil {
+	if m.front != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := m.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down http: %w", err))
-		}
-		if err := m.fast.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down fast path: %w", err))
+		if err := m.front.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
 		}
 		cancel()
 	} else if m.listener != nil {
@@ -211,6 +204,9 @@ func (m *Main) Close() error {
 	}
 	if m.server != nil {
 		m.server.Close()
+	}
+	if m.deploys != nil {
+		m.deploys.Close()
 	}
 	m.bgCancel()
 	m.bg.Wait()
@@ -234,6 +230,18 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
+// observe keeps the data plane in step with the lifecycle.
+func (m *Main) observe(_ context.Context, c deploys.Change) {
+	switch c.Kind {
+	case deploys.Promoted:
+		m.serving.Invalidate() // host lookups must not be cached past a promotion
+	case deploys.Retired:
+		m.retireDeployments(c.DeploymentIDs)
+	case deploys.Deleted:
+		m.forgetDeployments(c.DeploymentIDs)
+	}
+}
+
 // forgetDeployments frees the artifacts and cached data of deleted
 // deployments, in the background (it can take a while on S3).
 func (m *Main) forgetDeployments(ids []string) {
@@ -246,7 +254,7 @@ func (m *Main) forgetDeployments(ids []string) {
 		defer cancel()
 		for _, id := range ids {
 			if err := m.artifacts.DeletePrefix(ctx, model.ArtifactPrefix(id)); err != nil {
-				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("err", err))
+				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("error", err))
 			}
 		}
 	}()
@@ -278,31 +286,4 @@ func instanceID(path string) (string, error) {
 		return "", fmt.Errorf("write instance id: %w", err)
 	}
 	return id, nil
-}
-
-// runtimeEnv opens a deployment's runtime variables (targets runtime and
-// all) for its server container.
-func runtimeEnv(db *store.DB, box *secretbox.Box) func(context.Context, *store.Deployment) ([]string, error) {
-	return func(ctx context.Context, d *store.Deployment) ([]string, error) {
-		owner, err := db.ProjectOwner(ctx, d.ProjectID)
-		if err != nil {
-			return nil, err
-		}
-		vars, err := db.EnvVars(ctx, owner, d.ProjectID)
-		if err != nil {
-			return nil, err
-		}
-		env := make([]string, 0, len(vars))
-		for _, v := range vars {
-			if v.Target == model.TargetBuild {
-				continue
-			}
-			plain, err := box.Open(v.Sealed, model.EnvAAD(d.ProjectID, v.Key))
-			if err != nil {
-				return nil, fmt.Errorf("open env var %s: %w", v.Key, err)
-			}
-			env = append(env, v.Key+"="+string(plain))
-		}
-		return env, nil
-	}
 }

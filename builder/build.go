@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -28,21 +27,12 @@ const maxOutputBytes = 4 << 30
 // handle runs one delivery of a job and settles the message: ack once the
 // final event is stored, nak when this process is stopping (the job then runs
 // again on the next start).
-func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
-	var job queue.BuildJob
-	if err := json.Unmarshal(msg.Data(), &job); err != nil || job.DeploymentID == "" {
-		p.log.Error("drop malformed build job", slog.String("subject", msg.Subject()), slog.Any("err", err))
-		msg.Term()
-		return
-	}
+func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 	log := p.log.With(slog.String("deployment", job.DeploymentID))
-	em := &emitter{js: p.js, deploymentID: job.DeploymentID, log: log}
-	attempt := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
-	}
+	em := &emitter{queue: p.queue, deploymentID: job.DeploymentID, log: log}
+	attempt := job.Attempt
 	if attempt > p.cfg.MaxAttempts {
-		p.finish(msg, em, queue.Event{State: "error", Error: fmt.Sprintf(
+		p.finish(job, em, queue.Event{State: model.StateError, Error: fmt.Sprintf(
 			"The build was interrupted %d times (berth stopped while it ran) and was given up.", attempt-1)})
 		return
 	}
@@ -62,46 +52,46 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 		p.mu.Unlock()
 	}()
 
-	stopBeat := p.heartbeat(msg)
+	stopBeat := p.heartbeat(job)
 	started := time.Now()
-	result, err := p.build(buildCtx, job, attempt, em)
+	result, err := p.build(buildCtx, job.BuildJob, attempt, em)
 	stopBeat()
 
 	switch {
 	case err == nil:
 		em.system("Deployment ready in %s.", time.Since(started).Round(100*time.Millisecond))
-		p.finish(msg, em, result)
+		p.finish(job, em, result)
 	case context.Cause(buildCtx) == errCancelled:
 		em.system("Build cancelled.")
-		p.finish(msg, em, queue.Event{State: "cancelled", Error: "Cancelled."})
+		p.finish(job, em, queue.Event{State: model.StateCancelled, Error: "Cancelled."})
 	case buildCtx.Err() != nil:
 		em.system("berth is stopping; this build will run again when it restarts.")
-		if err := msg.Nak(); err != nil {
+		if err := job.Nak(); err != nil {
 			log.Warn("hand back build job", slog.Any("err", err))
 		}
 	default:
 		log.Info("build failed", slog.Any("err", err))
 		em.system("Error: %s", err)
-		p.finish(msg, em, queue.Event{State: "error", Error: err.Error()})
+		p.finish(job, em, queue.Event{State: model.StateError, Error: err.Error()})
 	}
 }
 
 // finish publishes the final state and only then acks the job.
-func (p *Pool) finish(msg jetstream.Msg, em *emitter, ev queue.Event) {
+func (p *Pool) finish(job *queue.Job, em *emitter, ev queue.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := em.state(ctx, ev); err != nil {
 		em.log.Error("publish final state; the job will be retried", slog.Any("err", err))
-		msg.Nak()
+		job.Nak()
 		return
 	}
-	if err := msg.Ack(); err != nil {
+	if err := job.Ack(); err != nil {
 		em.log.Warn("ack build job", slog.Any("err", err))
 	}
 }
 
 // heartbeat keeps the job from being redelivered while it runs.
-func (p *Pool) heartbeat(msg jetstream.Msg) (stop func()) {
+func (p *Pool) heartbeat(job *queue.Job) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -114,7 +104,7 @@ func (p *Pool) heartbeat(msg jetstream.Msg) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				msg.InProgress()
+				job.InProgress()
 			}
 		}
 	}()
@@ -123,7 +113,7 @@ func (p *Pool) heartbeat(msg jetstream.Msg) (stop func()) {
 
 // build runs the pipeline and returns the "ready" event to publish.
 func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *emitter) (queue.Event, error) {
-	if err := em.state(ctx, queue.Event{State: "building", Attempt: attempt}); err != nil {
+	if err := em.state(ctx, queue.Event{State: model.StateBuilding, Attempt: attempt}); err != nil {
 		return queue.Event{}, err
 	}
 	if attempt > 1 {
@@ -150,7 +140,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 	em.system("Commit %s: %s", short(commit.SHA), commit.Message)
-	if err := em.state(ctx, queue.Event{State: "building", Attempt: attempt, CommitSHA: commit.SHA, CommitMessage: commit.Message}); err != nil {
+	if err := em.state(ctx, queue.Event{State: model.StateBuilding, Attempt: attempt, CommitSHA: commit.SHA, CommitMessage: commit.Message}); err != nil {
 		return queue.Event{}, err
 	}
 
@@ -198,7 +188,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 
-	if err := em.state(ctx, queue.Event{State: "uploading"}); err != nil {
+	if err := em.state(ctx, queue.Event{State: model.StateUploading}); err != nil {
 		return queue.Event{}, err
 	}
 	out, err := detectOutput(ctx, p.sb, containerID, workdir, job.OutputDir)
@@ -210,7 +200,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {
 		return queue.Event{}, err
 	}
-	return queue.Event{State: "ready", OutputType: out.Type, ArtifactKey: prefix}, nil
+	return queue.Event{State: model.StateReady, OutputType: out.Type, ArtifactKey: prefix}, nil
 }
 
 // nextActionsKey is the variable Next.js reads its server actions

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/berth-dev/berth/queue"
 )
 
@@ -15,7 +13,7 @@ import (
 // event subject. Log lines go out without waiting for acks; a state change
 // waits for every earlier line first, so "ready" never overtakes a line.
 type emitter struct {
-	js           jetstream.JetStream
+	queue        *queue.Client
 	deploymentID string
 	log          *slog.Logger
 	failed       bool
@@ -23,7 +21,7 @@ type emitter struct {
 
 func (e *emitter) line(stream, text string) {
 	ev := queue.Event{DeploymentID: e.deploymentID, Kind: queue.KindLog, At: time.Now().UTC(), Stream: stream, Text: text}
-	if err := queue.PublishEventAsync(e.js, ev); err != nil && !e.failed {
+	if err := e.queue.PublishEventAsync(ev); err != nil && !e.failed {
 		e.failed = true
 		e.log.Warn("publish log line", slog.String("deployment", e.deploymentID), slog.Any("err", err))
 	}
@@ -35,12 +33,12 @@ func (e *emitter) system(format string, args ...any) {
 
 func (e *emitter) state(ctx context.Context, ev queue.Event) error {
 	select {
-	case <-e.js.PublishAsyncComplete():
+	case <-e.queue.AsyncPublished():
 	case <-time.After(30 * time.Second):
 		e.log.Warn("log lines still unacknowledged before state change", slog.String("deployment", e.deploymentID))
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	ev.DeploymentID, ev.Kind, ev.At = e.deploymentID, queue.KindState, time.Now().UTC()
-	return queue.PublishEvent(ctx, e.js, ev)
+	return e.queue.PublishEvent(ctx, ev)
 }

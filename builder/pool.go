@@ -7,14 +7,9 @@ package builder
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/internal/secretbox"
@@ -41,17 +36,16 @@ type Config struct {
 // Pool is the worker pool.
 type Pool struct {
 	cfg     Config
-	nc      *nats.Conn
-	js      jetstream.JetStream
+	queue   *queue.Client
 	sb      *sandbox.Sandbox
 	store   artifacts.Store
 	secrets *secretbox.Box
 	log     *slog.Logger
 	cache   *buildCache // nil: builds keep no cache
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	sub    *nats.Subscription
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	stopCancel func() // ends the subscription to cancellations
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -64,7 +58,7 @@ var (
 )
 
 // New returns a pool; Start runs it.
-func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, sb *sandbox.Sandbox, store artifacts.Store, secrets *secretbox.Box, log *slog.Logger) *Pool {
+func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Store, secrets *secretbox.Box, log *slog.Logger) *Pool {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
 	}
@@ -77,7 +71,7 @@ func New(cfg Config, nc *nats.Conn, js jetstream.JetStream, sb *sandbox.Sandbox,
 	if cfg.UploadParallel <= 0 {
 		cfg.UploadParallel = 16
 	}
-	return &Pool{cfg: cfg, nc: nc, js: js, sb: sb, store: store, secrets: secrets, log: log,
+	return &Pool{cfg: cfg, queue: q, sb: sb, store: store, secrets: secrets, log: log,
 		cache:   newBuildCache(cfg.CacheDir, cfg.CacheMaxBytes, sb, log),
 		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{}}
 }
@@ -91,13 +85,12 @@ func (p *Pool) Start(ctx context.Context) error {
 	} else if n > 0 {
 		p.log.Info("removed orphaned build containers", slog.Int("count", n))
 	}
-	cons, err := p.js.Consumer(ctx, queue.StreamBuilds, queue.ConsumerBuilders)
+	jobs, err := p.queue.Jobs(ctx)
 	if err != nil {
-		return fmt.Errorf("open builders consumer: %w", err)
+		return err
 	}
-	p.sub, err = p.nc.Subscribe(queue.SubjectCancel+"*", p.onCancel)
-	if err != nil {
-		return fmt.Errorf("subscribe to cancellations: %w", err)
+	if p.stopCancel, err = p.queue.OnCancel(p.onCancel); err != nil {
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -105,7 +98,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.work(runCtx, cons)
+			p.work(runCtx, jobs)
 		}()
 	}
 	return nil
@@ -115,8 +108,8 @@ func (p *Pool) Start(ctx context.Context) error {
 // back to the queue, to run again on the next start) and waits for the
 // workers.
 func (p *Pool) Close() {
-	if p.sub != nil {
-		p.sub.Unsubscribe()
+	if p.stopCancel != nil {
+		p.stopCancel()
 	}
 	if p.cancel != nil {
 		p.cancel()
@@ -129,8 +122,7 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 }
 
-func (p *Pool) onCancel(m *nats.Msg) {
-	id := strings.TrimPrefix(m.Subject, queue.SubjectCancel)
+func (p *Pool) onCancel(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cancel, ok := p.running[id]; ok {
@@ -146,19 +138,17 @@ func (p *Pool) onCancel(m *nats.Msg) {
 	p.early[id] = now
 }
 
-func (p *Pool) work(ctx context.Context, cons jetstream.Consumer) {
+func (p *Pool) work(ctx context.Context, jobs *queue.Jobs) {
 	for ctx.Err() == nil {
-		fetchCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
-		cancel()
+		job, err := jobs.Next(ctx)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-				p.log.Warn("fetch build job", slog.Any("err", err))
+			if ctx.Err() == nil {
+				p.log.Warn("fetch build job", slog.Any("error", err))
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
-		p.handle(ctx, msg)
+		p.handle(ctx, job)
 	}
 }
 

@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -10,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 )
@@ -58,42 +56,37 @@ func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queu
 		t.Fatal(err)
 	}
 	cfg.Instance, cfg.WorkDir = "test", t.TempDir()
-	return q, New(cfg, q.Conn(), q.JetStream(), sb, st, secrets, log), st
+	return q, New(cfg, q.Client(), sb, st, secrets, log), st
 }
 
-// events reads the deployment's events until a terminal state or timeout.
-func events(t *testing.T, js jetstream.JetStream, id string) []queue.Event {
+// events reads the deployment's events until a terminal state.
+func events(t *testing.T, q *queue.Client, id string) []queue.Event {
 	t.Helper()
-	return eventsWithin(t, js, id, 30*time.Second)
+	return eventsWithin(t, q, id, 2*time.Minute)
 }
 
-func eventsWithin(t *testing.T, js jetstream.JetStream, id string, wait time.Duration) []queue.Event {
+// eventsWithin polls the deployment's stored events until the last one is a
+// terminal state; wait only bounds a test that would otherwise hang.
+func eventsWithin(t *testing.T, q *queue.Client, id string, wait time.Duration) []queue.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, queue.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: []string{queue.SubjectEvents + id}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []queue.Event
-	for {
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
-			t.Fatalf("no terminal event; got %+v (%v)", out, err)
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var err error
+		if out, err = q.Events(t.Context(), id); err != nil {
+			t.Fatal(err)
 		}
-		var ev queue.Event
-		json.Unmarshal(msg.Data(), &ev)
-		out = append(out, ev)
-		if ev.Kind == queue.KindState && (ev.State == "ready" || ev.State == "error" || ev.State == "cancelled") {
+		if n := len(out); n > 0 && out[n-1].Kind == queue.KindState && model.Terminal(out[n-1].State) {
 			return out
 		}
 	}
+	t.Fatalf("no terminal event within %s; got %+v", wait, out)
+	return nil
 }
 
-func waitNotPending(t *testing.T, js jetstream.JetStream, id string) {
+func waitNotPending(t *testing.T, q *queue.Client, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		pending, err := queue.JobPending(context.Background(), js, id)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		pending, err := q.JobPending(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,14 +103,14 @@ func waitNotPending(t *testing.T, js jetstream.JetStream, id string) {
 func TestFailedBuildReportsAndAcks(t *testing.T) {
 	q, pool := testPool(t, Config{Concurrency: 1})
 	ctx := context.Background()
-	if err := queue.PublishJob(ctx, q.JetStream(), queue.BuildJob{DeploymentID: "d1", GitURL: "/nonexistent/repo"}); err != nil {
+	if err := q.Client().PublishJob(ctx, queue.BuildJob{DeploymentID: "d1", GitURL: "/nonexistent/repo"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pool.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	evs := events(t, q.JetStream(), "d1")
+	evs := events(t, q.Client(), "d1")
 	if evs[0].Kind != queue.KindState || evs[0].State != "building" || evs[0].Attempt != 1 {
 		t.Errorf("first event %+v, want building attempt 1", evs[0])
 	}
@@ -132,7 +125,7 @@ func TestFailedBuildReportsAndAcks(t *testing.T) {
 	if !sawErrLine {
 		t.Errorf("no error line in the log: %+v", evs)
 	}
-	waitNotPending(t, q.JetStream(), "d1")
+	waitNotPending(t, q.Client(), "d1")
 }
 
 // A job delivered more often than MaxAttempts is failed with a sentence and
@@ -140,50 +133,28 @@ func TestFailedBuildReportsAndAcks(t *testing.T) {
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	q, pool := testPool(t, Config{Concurrency: 1, MaxAttempts: 1})
 	ctx := context.Background()
-	js := q.JetStream()
-	if err := queue.PublishJob(ctx, js, queue.BuildJob{DeploymentID: "d2", GitURL: "/nonexistent/repo"}); err != nil {
+	qc := q.Client()
+	if err := qc.PublishJob(ctx, queue.BuildJob{DeploymentID: "d2", GitURL: "/nonexistent/repo"}); err != nil {
 		t.Fatal(err)
 	}
 	// One delivery that "crashes": taken and handed back.
-	cons, err := js.Consumer(ctx, queue.StreamBuilds, queue.ConsumerBuilders)
+	jobs, err := qc.Jobs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	job, err := jobs.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg.Nak()
+	job.Nak()
 
 	if err := pool.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	evs := events(t, js, "d2")
+	evs := events(t, qc, "d2")
 	if len(evs) != 1 || evs[0].State != "error" || !strings.Contains(evs[0].Error, "interrupted 1 times") {
 		t.Fatalf("events %+v, want exactly one error about the interrupted build", evs)
 	}
-	waitNotPending(t, js, "d2")
-}
-
-// A duplicate publish of the same deployment's job is dropped by JetStream.
-func TestJobPublishIsDeduplicated(t *testing.T) {
-	q, _ := testPool(t, Config{})
-	ctx := context.Background()
-	for range 3 {
-		if err := queue.PublishJob(ctx, q.JetStream(), queue.BuildJob{DeploymentID: "d3", GitURL: "/x"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := q.JetStream().Stream(ctx, queue.StreamBuilds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("builds stream holds %d messages, want 1", info.State.Msgs)
-	}
+	waitNotPending(t, qc, "d2")
 }

@@ -77,12 +77,12 @@ fs.writeFileSync("dist/index.html", require("next") + " " + Buffer.from(key, "ba
 
 	build := func(project, id string) (log, page string) {
 		t.Helper()
-		if err := queue.PublishJob(ctx, q.JetStream(), queue.BuildJob{DeploymentID: id, ProjectID: project, GitURL: repo}); err != nil {
+		if err := q.Client().PublishJob(ctx, queue.BuildJob{DeploymentID: id, ProjectID: project, GitURL: repo}); err != nil {
 			t.Fatal(err)
 		}
 		var lines []string
 		var last queue.Event
-		for _, ev := range eventsWithin(t, q.JetStream(), id, 4*time.Minute) {
+		for _, ev := range eventsWithin(t, q.Client(), id, 4*time.Minute) {
 			if ev.Kind == queue.KindLog {
 				lines = append(lines, ev.Text)
 			}

@@ -12,3 +12,6 @@ func BuildEnvAAD(deploymentID string) []byte { return []byte(deploymentID) }
 
 // GitTokenAAD binds a build job's sealed clone token to its deployment.
 func GitTokenAAD(deploymentID string) []byte { return []byte("git-token\x00" + deploymentID) }
+
+// GitHubTokenAAD binds a user's stored GitHub token to the user.
+func GitHubTokenAAD(userID string) []byte { return []byte("github-token\x00" + userID) }

@@ -1,13 +1,7 @@
 package queue
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Streams, consumers and subjects.
@@ -66,60 +60,4 @@ type Event struct {
 	OutputType    string `json:"output_type,omitempty"`
 	ArtifactKey   string `json:"artifact_key,omitempty"`
 	Error         string `json:"error,omitempty"`
-}
-
-// PublishJob enqueues job durably. The deployment id is the message id, so a
-// retried publish within the dedup window is dropped by JetStream.
-func PublishJob(ctx context.Context, js jetstream.JetStream, job BuildJob) error {
-	data, err := json.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("encode build job: %w", err)
-	}
-	if _, err := js.Publish(ctx, SubjectBuildJobs+job.DeploymentID, data, jetstream.WithMsgID(job.DeploymentID)); err != nil {
-		return fmt.Errorf("publish build job: %w", err)
-	}
-	return nil
-}
-
-// JobPending reports whether deploymentID's job is still in the builds
-// stream (not yet acknowledged by a worker).
-func JobPending(ctx context.Context, js jetstream.JetStream, deploymentID string) (bool, error) {
-	s, err := js.Stream(ctx, StreamBuilds)
-	if err != nil {
-		return false, fmt.Errorf("open builds stream: %w", err)
-	}
-	_, err = s.GetLastMsgForSubject(ctx, SubjectBuildJobs+deploymentID)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("look up build job: %w", err)
-	}
-	return true, nil
-}
-
-// PublishEvent appends ev to its deployment's event subject and waits for
-// JetStream to store it.
-func PublishEvent(ctx context.Context, js jetstream.JetStream, ev Event) error {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	if _, err := js.Publish(ctx, SubjectEvents+ev.DeploymentID, data); err != nil {
-		return fmt.Errorf("publish event: %w", err)
-	}
-	return nil
-}
-
-// PublishEventAsync appends ev without waiting; a later PublishEvent on the
-// same connection is stored after it.
-func PublishEventAsync(js jetstream.JetStream, ev Event) error {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	if _, err := js.PublishAsync(SubjectEvents+ev.DeploymentID, data); err != nil {
-		return fmt.Errorf("publish event: %w", err)
-	}
-	return nil
 }

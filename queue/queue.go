@@ -31,11 +31,11 @@ type Config struct {
 
 // Queue is the running server and berth's in-process connection to it.
 type Queue struct {
-	srv *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	log *slog.Logger
-	cfg Config
+	srv    *server.Server
+	nc     *nats.Conn
+	client *Client
+	log    *slog.Logger
+	cfg    Config
 }
 
 // Start starts the embedded server, connects in-process and declares the
@@ -78,12 +78,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Queue, error) {
 		q.Close()
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
-	q.js, err = jetstream.New(q.nc)
-	if err != nil {
+	if q.client, err = newClient(q.nc, log); err != nil {
 		q.Close()
-		return nil, fmt.Errorf("open jetstream: %w", err)
+		return nil, err
 	}
-	if err := q.declare(ctx); err != nil {
+	if err := declare(ctx, q.client.js, cfg); err != nil {
 		q.Close()
 		return nil, err
 	}
@@ -101,25 +100,15 @@ func (q *Queue) Close() {
 	}
 }
 
-// Conn is the in-process NATS connection.
-func (q *Queue) Conn() *nats.Conn { return q.nc }
-
-// JetStream is the JetStream context on Conn.
-func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+// Client is berth's in-process client of the embedded server.
+func (q *Queue) Client() *Client { return q.client }
 
 // Ping reports whether the server and JetStream answer.
-func (q *Queue) Ping(ctx context.Context) error {
-	if !q.nc.IsConnected() {
-		return errors.New("nats: not connected")
-	}
-	if _, err := q.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	return nil
-}
+func (q *Queue) Ping(ctx context.Context) error { return q.client.Ping(ctx) }
 
-func (q *Queue) declare(ctx context.Context) error {
-	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+// declare creates or updates the streams and durable consumers.
+func declare(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamBuilds,
 		Description: "build jobs, one per deployment, removed when a worker acks",
 		Subjects:    []string{SubjectBuildJobs + ">"},
@@ -130,17 +119,17 @@ func (q *Queue) declare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("declare builds stream: %w", err)
 	}
-	_, err = q.js.CreateOrUpdateConsumer(ctx, StreamBuilds, jetstream.ConsumerConfig{
+	_, err = js.CreateOrUpdateConsumer(ctx, StreamBuilds, jetstream.ConsumerConfig{
 		Durable:       ConsumerBuilders,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       q.cfg.BuildAckWait,
+		AckWait:       cfg.BuildAckWait,
 		MaxDeliver:    -1, // the builder itself stops after MaxAttempts and reports why
 		MaxAckPending: 1000,
 	})
 	if err != nil {
 		return fmt.Errorf("declare builders consumer: %w", err)
 	}
-	_, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamEvents,
 		Description: "per-deployment logs and state changes, in order",
 		Subjects:    []string{SubjectEvents + ">"},
@@ -151,7 +140,7 @@ func (q *Queue) declare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("declare events stream: %w", err)
 	}
-	_, err = q.js.CreateOrUpdateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
+	_, err = js.CreateOrUpdateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
 		Durable:       ConsumerStore,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,

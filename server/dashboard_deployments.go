@@ -57,7 +57,7 @@ func (d *dashboard) handleRedeploy(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	dep, err := d.s.redeploy(ctx, u.ID, old)
+	dep, err := d.s.deps.Deploys.Redeploy(ctx, u.ID, old)
 	if err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, old, msg)
@@ -73,7 +73,7 @@ func (d *dashboard) handleCancel(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	if err := d.s.cancelDeployment(ctx, dep); err != nil {
+	if err := d.s.deps.Deploys.Cancel(ctx, dep); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, dep, msg)
 		}
@@ -88,7 +88,7 @@ func (d *dashboard) handlePromote(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	if err := d.s.promote(ctx, dep.ProjectID, dep.ID); err != nil {
+	if err := d.s.deps.Deploys.Promote(ctx, dep.ProjectID, dep.ID); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, dep, msg)
 		}

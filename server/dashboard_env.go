@@ -2,12 +2,10 @@ package server
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -34,21 +32,11 @@ func (d *dashboard) handleSetEnv(c echo.Context) error {
 	if len(value) > 64<<10 {
 		return bad("A variable's value is limited to 64 KiB.")
 	}
-	v := &store.EnvVar{Key: key, Target: target}
+	val := &value
 	if c.FormValue("keep_value") == "1" && value == "" {
-		vars, err := d.s.deps.DB.EnvVars(ctx, owner, p.ID)
-		if err != nil {
-			return d.fail(c, err)
-		}
-		i := slices.IndexFunc(vars, func(e *store.EnvVar) bool { return e.Key == key })
-		if i < 0 {
-			return d.fail(c, store.Errorf(store.ENOTFOUND, "Variable not found."))
-		}
-		v.Sealed = vars[i].Sealed
-	} else {
-		v.Sealed = d.s.deps.Secrets.Seal([]byte(value), model.EnvAAD(p.ID, key))
+		val = nil
 	}
-	if err := d.s.deps.DB.SetEnvVar(ctx, owner, p.ID, v); err != nil {
+	if _, err := d.s.deps.Deploys.SetEnvVar(ctx, owner, p.ID, key, val, target); err != nil {
 		if msg, _, ok := formError(err); ok {
 			return bad(msg)
 		}

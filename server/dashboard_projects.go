@@ -233,7 +233,7 @@ func (d *dashboard) handleDeleteProject(c echo.Context) error {
 		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: model.TargetAll},
 			"To delete the project, type its name, "+p.Name+", in the confirmation box.")
 	}
-	if err := d.s.deleteProject(ctx, owner, p); err != nil {
+	if err := d.s.deps.Deploys.DeleteProject(ctx, owner, p); err != nil {
 		return d.fail(c, err)
 	}
 	return seeOther(c, "/?done=deleted")
@@ -246,7 +246,7 @@ func (d *dashboard) handleDeploy(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	dep, err := d.s.deploy(ctx, u.ID, p, &store.Deployment{ProjectID: p.ID, Trigger: model.TriggerDashboard})
+	dep, err := d.s.deps.Deploys.Deploy(ctx, u.ID, p, &store.Deployment{ProjectID: p.ID, Trigger: model.TriggerDashboard})
 	if err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderProject(c, status, p, projectFormOf(p), envForm{Target: model.TargetAll}, msg)

@@ -670,7 +670,7 @@ func TestDashboardSignInMethods(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Not started, so no admin user: token sign-in is off.
 			srv, err := server.New(server.Config{BaseDomain: "localhost", PublicURL: h.URL, GitHub: tt.github},
-				server.Deps{DB: h.DB, NC: h.Queue.Conn(), JS: h.Queue.JetStream(), Secrets: h.Box, Log: log})
+				server.Deps{DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log})
 			if err != nil {
 				t.Fatal(err)
 			}

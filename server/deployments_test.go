@@ -1,14 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -117,17 +114,22 @@ func TestCancelTellsWorker(t *testing.T) {
 	h := newHarness(t)
 	p := h.createProject(t, adminToken, "app")
 	d := h.createDeployment(t, adminToken, p.ID)
-	sub, err := h.Queue.Conn().SubscribeSync(queue.SubjectCancel + d.ID)
+	got := make(chan string, 16)
+	stop, err := h.Queue.Client().OnCancel(func(id string) { got <- id })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
-	if err := h.Queue.Conn().Flush(); err != nil {
-		t.Fatal(err)
-	}
+	defer stop()
 	h.mustAPI(t, 200, "POST", "/v1/deployments/"+d.ID+"/cancel", adminToken, nil, nil)
-	if _, err := sub.NextMsg(5 * time.Second); err != nil {
-		t.Errorf("no cancel message for the worker: %v", err)
+	for {
+		select {
+		case id := <-got:
+			if id == d.ID {
+				return
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no cancel message for the worker")
+		}
 	}
 }
 
@@ -163,27 +165,14 @@ func TestPromote(t *testing.T) {
 // pendingJob returns the build job queued for a deployment.
 func pendingJob(t *testing.T, h *harness, id string) queue.BuildJob {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	s, err := h.Queue.JetStream().Stream(ctx, queue.StreamBuilds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := s.GetLastMsgForSubject(ctx, queue.SubjectBuildJobs+id)
-	if err != nil {
+	job, err := h.Queue.Client().PendingJob(t.Context(), id)
+	if err != nil || job == nil {
 		t.Fatalf("no build job for %s: %v", id, err)
-	}
-	if got := msg.Header.Get(jetstream.MsgIDHeader); got != id {
-		t.Errorf("job message id %q, want the deployment id %s (dedup)", got, id)
-	}
-	var job queue.BuildJob
-	if err := json.Unmarshal(msg.Data, &job); err != nil {
-		t.Fatal(err)
 	}
 	if job.DeploymentID != id {
 		t.Errorf("job for %q, want %s", job.DeploymentID, id)
 	}
-	return job
+	return *job
 }
 
 // TestBuildEnvIsSealed: the job carries build and all-target variables,

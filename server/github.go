@@ -50,46 +50,10 @@ func (s *Server) githubClient(ctx context.Context, token string) *github.Client 
 	return c
 }
 
-func githubTokenAAD(userID string) []byte { return []byte("github-token\x00" + userID) }
-
-// userGitHubToken returns the user's own OAuth token, or "".
-func (s *Server) userGitHubToken(ctx context.Context, userID string) string {
-	sealed, err := s.deps.DB.GitHubToken(ctx, userID)
-	if err != nil || len(sealed) == 0 {
-		return ""
-	}
-	plain, err := s.deps.Secrets.Open(sealed, githubTokenAAD(userID))
-	if err != nil {
-		return ""
-	}
-	return string(plain)
-}
-
-// repoToken is the token for a project owner's repository calls: their own,
-// else the instance's BERTH_GITHUB_TOKEN.
-func (s *Server) repoToken(ctx context.Context, ownerID string) string {
-	if t := s.userGitHubToken(ctx, ownerID); t != "" {
-		return t
-	}
-	return s.cfg.GitHub.Token
-}
-
-// cloneURL is where a project's source is fetched from: its git_url when
-// set (mirrors, local paths), else its GitHub repository.
-func (s *Server) cloneURL(p *store.Project) (url string, github bool) {
-	if p.GitURL != "" {
-		return p.GitURL, false
-	}
-	if p.GitHubRepo != "" {
-		return s.cfg.GitHub.webURL() + "/" + p.GitHubRepo + ".git", true
-	}
-	return "", false
-}
-
 // handleListRepos lists the signed-in user's repositories for linking.
 func (s *Server) handleListRepos(c echo.Context) error {
 	ctx := c.Request().Context()
-	token := s.repoToken(ctx, currentUser(c).ID)
+	token := s.deps.Deploys.RepoToken(ctx, currentUser(c).ID)
 	if token == "" {
 		return store.Errorf(store.EINVALID, "Sign in with GitHub (or set BERTH_GITHUB_TOKEN) to list repositories.")
 	}
@@ -115,7 +79,7 @@ func (s *Server) handleListRepos(c echo.Context) error {
 // defaultBranch asks GitHub for a repository's default branch ("" when it
 // cannot).
 func (s *Server) defaultBranch(ctx context.Context, userID, fullName string) string {
-	token := s.repoToken(ctx, userID)
+	token := s.deps.Deploys.RepoToken(ctx, userID)
 	owner, name, ok := strings.Cut(fullName, "/")
 	if token == "" || !ok {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) githubCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.DB.SetGitHubToken(ctx, u.ID, s.deps.Secrets.Seal([]byte(tok.AccessToken), githubTokenAAD(u.ID))); err != nil {
+	if err := s.deps.DB.SetGitHubToken(ctx, u.ID, s.deps.Secrets.Seal([]byte(tok.AccessToken), model.GitHubTokenAAD(u.ID))); err != nil {
 		return err
 	}
 	if _, err := s.StartSession(c, u); err != nil {

@@ -34,7 +34,7 @@ func (s *Server) handleLogs(c echo.Context) error {
 		last, _ = strconv.ParseInt(v, 10, 64)
 	}
 
-	sub, unsubscribe := s.broker.subscribe(d.ID)
+	sub, unsubscribe := s.deps.Deploys.Subscribe(d.ID)
 	defer unsubscribe()
 
 	w := c.Response()
@@ -89,26 +89,26 @@ func (s *Server) handleLogs(c echo.Context) error {
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 			w.Flush()
-		case u, ok := <-sub.ch:
+		case u, ok := <-sub.C:
 			if !ok {
 				return nil // shutting down
 			}
-			if sub.lagged.Swap(false) {
+			if sub.Lagged.Swap(false) {
 				if done, err := catchUp(); done || err != nil {
 					return err
 				}
 			}
-			for _, l := range u.lines {
+			for _, l := range u.Lines {
 				if l.Line > last {
 					send(l)
 				}
 			}
-			if model.Terminal(u.state) {
+			if model.Terminal(u.State) {
 				// Lines stored in the same batch came before this update.
 				if done, err := catchUp(); done || err != nil {
 					return err
 				}
-				sendDone(w, u.state, u.err)
+				sendDone(w, u.State, u.Error)
 				return nil
 			}
 			w.Flush()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-github/v84/github"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
@@ -82,7 +83,7 @@ func (n *notifier) send(ctx context.Context, nt note) {
 	if err != nil || p.GitHubRepo == "" || d.CommitSHA == "" {
 		return
 	}
-	token := s.repoToken(ctx, owner)
+	token := s.deps.Deploys.RepoToken(ctx, owner)
 	if token == "" {
 		return
 	}
@@ -166,3 +167,28 @@ func firstLine(s string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// observe turns lifecycle changes into GitHub reports: "pending" when a
+// deployment of a known commit is queued (or, asked for by branch, when it
+// learns its commit), and the final state.
+func (n *notifier) observe(ctx context.Context, c deploys.Change) {
+	switch c.Kind {
+	case deploys.Queued:
+		if c.Deployment.CommitSHA != "" {
+			n.notify(c.Deployment.ID, model.StateQueued)
+		}
+	case deploys.Applied:
+		t := c.Transition
+		if model.Terminal(t.To) {
+			n.notify(t.DeploymentID, t.To)
+			return
+		}
+		if t.To != model.StateBuilding || t.CommitSHA == "" {
+			return
+		}
+		d, err := n.s.deps.DB.DeploymentByID(ctx, t.DeploymentID)
+		if err == nil && (d.Trigger == model.TriggerAPI || d.Trigger == model.TriggerDashboard) {
+			n.notify(d.ID, t.To)
+		}
+	}
+}

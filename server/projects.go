@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -84,7 +83,7 @@ func (s *Server) handleUpdateProject(c echo.Context) error {
 }
 
 // handleDeleteProject cancels the project's running builds, deletes its rows
-// and hands its deployments to OnDelete to free artifacts and caches.
+// and frees its deployments' artifacts and caches.
 func (s *Server) handleDeleteProject(c echo.Context) error {
 	ctx := c.Request().Context()
 	owner := currentUser(c).ID
@@ -92,27 +91,8 @@ func (s *Server) handleDeleteProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deleteProject(ctx, owner, p); err != nil {
+	if err := s.deps.Deploys.DeleteProject(ctx, owner, p); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// deleteProject deletes ownerID's project, stops its running builds and
-// hands all its deployments to OnDelete to free artifacts and caches.
-func (s *Server) deleteProject(ctx context.Context, owner string, p *store.Project) error {
-	ids, err := s.deps.DB.DeploymentIDs(ctx, owner, p.ID)
-	if err != nil {
-		return err
-	}
-	if err := s.deps.DB.DeleteProject(ctx, owner, p.ID); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		s.publishCancel(id) // a worker building one stops; for the others it is a no-op
-	}
-	if s.deps.OnDelete != nil && len(ids) > 0 {
-		s.deps.OnDelete(ids)
-	}
-	return nil
 }

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
-	"github.com/berth-dev/berth/queue"
-	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -45,20 +44,15 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	// Queued normally: its job is in the stream.
 	healthy := h.createDeployment(t, adminToken, p.ID)
 
-	s2, err := server.New(server.Config{BaseDomain: "localhost", PublicURL: h.URL, AdminToken: adminToken}, server.Deps{
-		DB: h.DB, NC: h.Queue.Conn(), JS: h.Queue.JetStream(), Secrets: h.Box,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
+	// A second start of the lifecycle on the same data recovers.
+	d2 := deploys.New(deploys.Config{}, h.DB, h.Queue.Client(), h.Box, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := d2.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s2.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	defer d2.Close()
 
 	for _, id := range []string{orphan.ID, healthy.ID} {
-		pending, err := queue.JobPending(ctx, h.Queue.JetStream(), id)
+		pending, err := h.Queue.Client().JobPending(ctx, id)
 		if err != nil || !pending {
 			t.Errorf("deployment %s: job pending = %v (%v), want true", id, pending, err)
 		}

@@ -1,6 +1,8 @@
-// Package server is berth's HTTP face: the REST API, authentication, SSE
-// build logs, and the event consumer that writes build events to the store.
-// Requests for deployment hosts are handed to the serving package.
+// Package server is berth's HTTP face for people and programs: the REST API,
+// authentication, SSE build logs, GitHub sign-in and webhooks, and the
+// dashboard. Handlers are thin adapters over the deploys lifecycle and the
+// store. Deployment hosts never reach it: the front door (serving) sends
+// them elsewhere.
 package server
 
 import (
@@ -12,11 +14,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/internal/secretbox"
-	"github.com/berth-dev/berth/serving"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -39,26 +39,18 @@ type Check struct {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	DB        *store.DB
-	NC        *nats.Conn
-	JS        jetstream.JetStream
-	Secrets   *secretbox.Box
-	Serving   *serving.Handler
-	Checks    []Check
-	Log       *slog.Logger
-	OnDelete  func(deploymentIDs []string) // frees a deleted project's artifacts and caches
-	OnRetire  func(deploymentIDs []string) // stops serving closed pull requests' previews
-	OnPromote func()                       // a production pointer moved: host lookups must not be cached
+	DB      *store.DB
+	Deploys *deploys.Lifecycle
+	Secrets *secretbox.Box // seals GitHub tokens at sign-in
+	Checks  []Check
+	Log     *slog.Logger
 }
 
-// Server routes requests: deployment hosts to serving, everything else to
-// the API (and, later, the dashboard).
+// Server is the API and dashboard.
 type Server struct {
 	cfg    Config
 	deps   Deps
 	echo   *echo.Echo
-	broker *broker
-	events *eventWriter
 	github *notifier
 	admin  *store.User
 	public *url.URL
@@ -70,25 +62,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil || pub.Scheme == "" || pub.Host == "" {
 		pub = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
-	s := &Server{cfg: cfg, deps: deps, broker: newBroker(), public: pub}
-	s.events = newEventWriter(deps.DB, deps.JS, deps.NC, s.broker, s.onApplied, deps.Log)
+	s := &Server{cfg: cfg, deps: deps, public: pub}
 	s.github = newNotifier(s)
+	deps.Deploys.Observe(s.github.observe)
 	s.echo = s.routes()
 	return s, nil
 }
 
-// ServeHTTP sends deployment hosts to the serving handler and the rest to
-// the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Serving != nil && s.deps.Serving.Match(r.Host) {
-		s.deps.Serving.ServeHTTP(w, r)
-		return
-	}
-	s.echo.ServeHTTP(w, r)
-}
+// ServeHTTP serves the API and dashboard.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-// Start ensures the admin user, starts the event consumer and recovers
-// deployments left unfinished by a previous run.
+// Start ensures the admin user and starts the GitHub notifier.
 func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.AdminToken != "" {
 		admin, err := s.deps.DB.EnsureAdmin(ctx)
@@ -98,22 +82,11 @@ func (s *Server) Start(ctx context.Context) error {
 		s.admin = admin
 	}
 	s.github.start()
-	if err := s.events.start(ctx); err != nil {
-		return err
-	}
-	return s.recover(ctx)
+	return nil
 }
 
-// CloseStreams ends every live log stream, so that HTTP shutdown does not
-// wait on them.
-func (s *Server) CloseStreams() { s.broker.closeAll() }
-
-// Close stops the event consumer.
-func (s *Server) Close() {
-	s.broker.closeAll()
-	s.events.stop()
-	s.github.stop()
-}
+// Close stops the GitHub notifier.
+func (s *Server) Close() { s.github.stop() }
 
 // previewURL is the public URL of a host label under the base domain.
 func (s *Server) previewURL(label string) string {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/server"
@@ -38,6 +39,7 @@ type harness struct {
 	Queue     *queue.Queue
 	Box       *secretbox.Box
 	Artifacts artifacts.Store
+	Deploys   *deploys.Lifecycle
 	Server    *server.Server
 	Logs      *testLogWriter
 
@@ -78,20 +80,26 @@ func newHarness(t *testing.T) *harness {
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
+	h.Deploys = deploys.New(deploys.Config{}, h.DB, h.Queue.Client(), h.Box, log)
+	h.Deploys.Observe(func(_ context.Context, c deploys.Change) {
+		switch c.Kind {
+		case deploys.Promoted:
+			sv.Invalidate()
+		case deploys.Deleted:
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.deleted = append(h.deleted, c.DeploymentIDs...)
+			sv.Forget(c.DeploymentIDs)
+		}
+	})
 	h.Server, err = server.New(server.Config{
 		BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
 	}, server.Deps{
-		DB: h.DB, NC: h.Queue.Conn(), JS: h.Queue.JetStream(), Secrets: h.Box, Serving: sv, Log: log,
+		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
 		Checks: []server.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},
 			{Name: "nats", Ping: h.Queue.Ping},
 			{Name: "artifacts", Ping: h.Artifacts.Ping},
-		},
-		OnDelete: func(ids []string) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.deleted = append(h.deleted, ids...)
-			sv.Forget(ids)
 		},
 	})
 	if err != nil {
@@ -101,10 +109,14 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Server.Close)
-	ts.Config.Handler = h.Server
+	if err := h.Deploys.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Deploys.Close)
+	ts.Config.Handler = serving.Router(sv, h.Server)
 	ts.Start()
 	t.Cleanup(ts.Close)
-	t.Cleanup(h.Server.CloseStreams) // runs first: live log streams end, so ts.Close does not wait on them
+	t.Cleanup(h.Deploys.CloseStreams) // runs first: live log streams end, so ts.Close does not wait on them
 	h.URL = ts.URL
 	return h
 }
@@ -318,7 +330,7 @@ func (h *harness) publish(t *testing.T, evs ...queue.Event) {
 		if ev.At.IsZero() {
 			ev.At = time.Now()
 		}
-		if err := queue.PublishEvent(t.Context(), h.Queue.JetStream(), ev); err != nil {
+		if err := h.Queue.Client().PublishEvent(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}

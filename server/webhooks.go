@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
@@ -157,7 +158,7 @@ func (s *Server) onPush(ctx context.Context, delivery string, ev *pushEvent) []*
 		case ev.Deleted || strings.Trim(ev.After, "0") == "":
 			r.Outcome, r.Reason = "ignored", "branch "+branch+" was deleted"
 			continue
-		case !isSHA(ev.After) || !store.ValidBranch(branch):
+		case !deploys.IsSHA(ev.After) || !store.ValidBranch(branch):
 			r.Outcome, r.Reason = "rejected", "the payload has no valid commit or branch"
 			continue
 		}
@@ -182,15 +183,12 @@ func (s *Server) onPullRequest(ctx context.Context, delivery string, ev *pullReq
 		switch ev.Action {
 		case "opened", "synchronize", "reopened":
 		case "closed":
-			ids, err := s.deps.DB.RetirePRDeployments(ctx, p.ID, ev.Number)
+			n, err := s.deps.Deploys.RetirePullRequest(ctx, p.ID, ev.Number)
 			if err != nil {
 				r.Outcome, r.Reason = "error", "the pull request's previews could not be retired"
 				continue
 			}
-			if s.deps.OnRetire != nil && len(ids) > 0 {
-				s.deps.OnRetire(ids)
-			}
-			r.Outcome, r.Reason = "retired", pluralPreviews(len(ids))
+			r.Outcome, r.Reason = "retired", pluralPreviews(n)
 			continue
 		default:
 			r.Outcome, r.Reason = "ignored", "pull request action "+ev.Action+" does not deploy"
@@ -200,14 +198,14 @@ func (s *Server) onPullRequest(ctx context.Context, delivery string, ev *pullReq
 			r.Outcome, r.Reason = "ignored", "pull requests from forks are not built for this project (allow_fork_prs is off)"
 			continue
 		}
-		if !isSHA(pr.Head.SHA) || !store.ValidBranch(pr.Head.Ref) {
+		if !deploys.IsSHA(pr.Head.SHA) || !store.ValidBranch(pr.Head.Ref) {
 			r.Outcome, r.Reason = "rejected", "the payload has no valid head commit or branch"
 			continue
 		}
 		d := &store.Deployment{ProjectID: p.ID, Ref: pr.Head.Ref, Branch: pr.Head.Ref, CommitSHA: pr.Head.SHA,
 			CommitMessage: firstLine(pr.Title), Trigger: model.TriggerPullRequest, PRNumber: ev.Number}
 		if fork && p.GitURL == "" && pr.Head.Repo != nil {
-			d.GitURL = s.cfg.GitHub.webURL() + "/" + pr.Head.Repo.FullName + ".git"
+			d.GitURL = s.deps.Deploys.GitHubRepoURL(pr.Head.Repo.FullName)
 		}
 		s.deployFromWebhook(ctx, p, d, r)
 	}
@@ -215,7 +213,7 @@ func (s *Server) onPullRequest(ctx context.Context, delivery string, ev *pullReq
 }
 
 func (s *Server) deployFromWebhook(ctx context.Context, p *store.Project, d *store.Deployment, r *store.Delivery) {
-	d, err := s.deploy(ctx, p.OwnerID, p, d)
+	d, err := s.deps.Deploys.Deploy(ctx, p.OwnerID, p, d)
 	if err != nil {
 		r.Outcome, r.Reason = "error", store.ErrorMessage(err)
 		return

@@ -1,4 +1,4 @@
-package server
+package deploys
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/model"
-	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -15,12 +14,12 @@ import (
 // before the crash; then every unfinished deployment either still has its
 // job in the queue (a worker will run or rerun it), is queued again (it was
 // inserted but its job never published), or is failed with the reason.
-func (s *Server) recover(ctx context.Context) error {
+func (l *Lifecycle) recover(ctx context.Context) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		ok, err := s.events.caughtUp(ctx)
+		ok, err := l.queue.EventsCaughtUp(ctx)
 		if err != nil {
-			s.deps.Log.Warn("check event backlog", slog.Any("err", err))
+			l.log.Warn("check event backlog", slog.Any("error", err))
 			break
 		}
 		if ok {
@@ -28,40 +27,40 @@ func (s *Server) recover(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	list, err := s.deps.DB.UnfinishedDeployments(ctx)
+	list, err := l.db.UnfinishedDeployments(ctx)
 	if err != nil {
 		return err
 	}
 	for _, d := range list {
-		pending, err := queue.JobPending(ctx, s.deps.JS, d.ID)
+		pending, err := l.queue.JobPending(ctx, d.ID)
 		if err != nil {
-			s.deps.Log.Warn("look up build job", slog.String("deployment", d.ID), slog.Any("err", err))
+			l.log.Warn("look up build job", slog.String("deployment", d.ID), slog.Any("error", err))
 			continue
 		}
 		if pending {
 			continue
 		}
 		if d.State == model.StateQueued {
-			if err := s.requeue(ctx, d); err == nil {
-				s.deps.Log.Info("queued build again after restart", slog.String("deployment", d.ID))
+			if err := l.requeue(ctx, d); err == nil {
+				l.log.Info("queued build again after restart", slog.String("deployment", d.ID))
 				continue
 			}
 		}
-		s.deps.DB.ApplyTransition(ctx, d.ID, store.Transition{To: model.StateError, At: time.Now(),
+		l.db.ApplyTransition(ctx, d.ID, store.Transition{To: model.StateError, At: time.Now(),
 			Error: "The build was interrupted and could not be resumed; redeploy to try again."})
-		s.deps.Log.Warn("failed unfinished deployment after restart", slog.String("deployment", d.ID))
+		l.log.Warn("failed unfinished deployment after restart", slog.String("deployment", d.ID))
 	}
 	return nil
 }
 
-func (s *Server) requeue(ctx context.Context, d *store.Deployment) error {
-	owner, err := s.deps.DB.ProjectOwner(ctx, d.ProjectID)
+func (l *Lifecycle) requeue(ctx context.Context, d *store.Deployment) error {
+	owner, err := l.db.ProjectOwner(ctx, d.ProjectID)
 	if err != nil {
 		return err
 	}
-	p, err := s.deps.DB.Project(ctx, owner, d.ProjectID)
+	p, err := l.db.Project(ctx, owner, d.ProjectID)
 	if err != nil {
 		return err
 	}
-	return s.enqueue(ctx, owner, p, d)
+	return l.enqueue(ctx, owner, p, d)
 }

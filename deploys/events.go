@@ -1,15 +1,10 @@
-package server
+package deploys
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -21,43 +16,39 @@ import (
 // batch, fans them out to live viewers, and only then acks.
 type eventWriter struct {
 	db        *store.DB
-	js        jetstream.JetStream
-	nc        *nats.Conn
+	queue     *queue.Client
 	broker    *broker
 	onApplied func(context.Context, store.DeploymentTransition)
 	log       *slog.Logger
 
 	cursors map[string]*store.LogCursor // owned by the loop goroutine
-	in      chan jetstream.Msg
-	cc      jetstream.ConsumeContext
+	in      chan *queue.Delivery
+	stopIn  func() // stops the consumer feeding in
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
 const maxBatch = 512
 
-func newEventWriter(db *store.DB, js jetstream.JetStream, nc *nats.Conn, b *broker, onApplied func(context.Context, store.DeploymentTransition), log *slog.Logger) *eventWriter {
-	return &eventWriter{db: db, js: js, nc: nc, broker: b, onApplied: onApplied, log: log,
-		cursors: map[string]*store.LogCursor{}, in: make(chan jetstream.Msg, 4*maxBatch)}
+func newEventWriter(db *store.DB, q *queue.Client, b *broker, onApplied func(context.Context, store.DeploymentTransition), log *slog.Logger) *eventWriter {
+	return &eventWriter{db: db, queue: q, broker: b, onApplied: onApplied, log: log,
+		cursors: map[string]*store.LogCursor{}, in: make(chan *queue.Delivery, 4*maxBatch)}
 }
 
 func (w *eventWriter) start(ctx context.Context) error {
-	cons, err := w.js.Consumer(ctx, queue.StreamEvents, queue.ConsumerStore)
-	if err != nil {
-		return fmt.Errorf("open events consumer: %w", err)
-	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	w.cc, err = cons.Consume(func(m jetstream.Msg) {
+	stop, err := w.queue.ConsumeEvents(ctx, 2*maxBatch, func(d *queue.Delivery) {
 		select {
-		case w.in <- m:
+		case w.in <- d:
 		case <-loopCtx.Done():
 		}
-	}, jetstream.PullMaxMessages(2*maxBatch))
+	})
 	if err != nil {
 		cancel()
-		return fmt.Errorf("consume events: %w", err)
+		return err
 	}
+	w.stopIn = stop
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -67,8 +58,8 @@ func (w *eventWriter) start(ctx context.Context) error {
 }
 
 func (w *eventWriter) stop() {
-	if w.cc != nil {
-		w.cc.Stop()
+	if w.stopIn != nil {
+		w.stopIn()
 	}
 	if w.cancel != nil {
 		w.cancel()
@@ -76,22 +67,9 @@ func (w *eventWriter) stop() {
 	w.wg.Wait()
 }
 
-// caughtUp reports whether every stored event has been applied.
-func (w *eventWriter) caughtUp(ctx context.Context) (bool, error) {
-	cons, err := w.js.Consumer(ctx, queue.StreamEvents, queue.ConsumerStore)
-	if err != nil {
-		return false, err
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return false, err
-	}
-	return info.NumPending == 0 && info.NumAckPending == 0, nil
-}
-
 func (w *eventWriter) loop(ctx context.Context) {
 	for {
-		var batch []jetstream.Msg
+		var batch []*queue.Delivery
 		select {
 		case <-ctx.Done():
 			return
@@ -115,14 +93,14 @@ func (w *eventWriter) loop(ctx context.Context) {
 // before taking newer events: storing them first would move the deployment's
 // event sequence past the failed ones, which would then be skipped as
 // already applied. Meanwhile the batch is kept from being redelivered.
-func (w *eventWriter) processUntilStored(ctx context.Context, batch []jetstream.Msg) {
+func (w *eventWriter) processUntilStored(ctx context.Context, batch []*queue.Delivery) {
 	backoff := 100 * time.Millisecond
 	for {
 		err := w.process(ctx, batch)
 		if err == nil {
 			return
 		}
-		w.log.Error("store events; retrying", slog.Any("err", err))
+		w.log.Error("store events; retrying", slog.Any("error", err))
 		w.cursors = map[string]*store.LogCursor{} // may be ahead of what was stored
 		for _, m := range batch {
 			m.InProgress()
@@ -148,28 +126,24 @@ func (w *eventWriter) cursor(ctx context.Context, id string) (*store.LogCursor, 
 	return &c, nil
 }
 
-// knownStates are the states an event may carry; anything else is dropped
-// like a malformed event, so one bad message cannot wedge the stream.
-var knownStates = map[string]bool{model.StateBuilding: true, model.StateUploading: true,
-	model.StateReady: true, model.StateError: true, model.StateCancelled: true}
-
-func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) error {
+func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) error {
 	b := store.EventBatch{Seqs: map[string]uint64{}}
 	lines := map[string][]store.LogLine{}
 	var order []string
 	for _, m := range batch {
-		var ev queue.Event
-		meta, err := m.Metadata()
-		if err != nil || json.Unmarshal(m.Data(), &ev) != nil || ev.DeploymentID == "" ||
-			(ev.Kind == queue.KindState && !knownStates[ev.State]) {
-			w.log.Error("drop malformed event", slog.String("subject", m.Subject()))
+		ev := m.Event
+		// A state an event may not carry ("queued" is the control plane's
+		// own) is dropped like a malformed event, so one bad message
+		// cannot wedge the stream.
+		if m.Err != nil || (ev.Kind == queue.KindState && (!model.KnownState(ev.State) || ev.State == model.StateQueued)) {
+			w.log.Error("drop malformed event", slog.String("subject", m.Subject), slog.Any("error", m.Err))
 			continue
 		}
 		cur, err := w.cursor(ctx, ev.DeploymentID)
 		if err != nil {
 			return err
 		}
-		seq := meta.Sequence.Stream
+		seq := m.Seq
 		if seq <= cur.EventSeq {
 			continue // already applied before a restart
 		}
@@ -196,7 +170,7 @@ func (w *eventWriter) process(ctx context.Context, batch []jetstream.Msg) error 
 		return err
 	}
 	for _, id := range order {
-		w.broker.publish(id, update{lines: lines[id]})
+		w.broker.publish(id, Update{Lines: lines[id]})
 	}
 	for i, t := range b.Transitions {
 		w.settle(ctx, t, applied[i])
@@ -214,7 +188,7 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 	if !applied {
 		if t.To == model.StateBuilding {
 			if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil && model.Terminal(d.State) {
-				w.nc.Publish(queue.SubjectCancel+t.DeploymentID, nil)
+				w.queue.PublishCancel(t.DeploymentID)
 			}
 		}
 		return
@@ -224,7 +198,7 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 	if w.onApplied != nil {
 		w.onApplied(ctx, t)
 	}
-	w.broker.publish(t.DeploymentID, update{state: t.To, err: t.Error})
+	w.broker.publish(t.DeploymentID, Update{State: t.To, Error: t.Error})
 	if model.Terminal(t.To) {
 		delete(w.cursors, t.DeploymentID)
 	}

@@ -1,4 +1,4 @@
-package server
+package deploys
 
 import (
 	"sync"
@@ -7,40 +7,40 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-// update is what live log viewers of one deployment receive: new lines, a
+// Update is what live log viewers of one deployment receive: new lines, a
 // new state, or both.
-type update struct {
-	lines []store.LogLine
-	state string
-	err   string
+type Update struct {
+	Lines []store.LogLine
+	State string
+	Error string
 }
 
-// subscriber is one live viewer. When its buffer is full, updates are
-// dropped and lagged is set; the viewer then catches up from the database.
-type subscriber struct {
-	ch     chan update
-	lagged atomic.Bool
+// Subscriber is one live viewer. When its buffer is full, updates are
+// dropped and Lagged is set; the viewer then catches up from the database.
+type Subscriber struct {
+	C      chan Update
+	Lagged atomic.Bool
 }
 
 // broker fans a deployment's updates out to its live viewers in memory.
 type broker struct {
 	mu     sync.Mutex
-	subs   map[string]map[*subscriber]struct{}
+	subs   map[string]map[*Subscriber]struct{}
 	closed bool
 }
 
-func newBroker() *broker { return &broker{subs: map[string]map[*subscriber]struct{}{}} }
+func newBroker() *broker { return &broker{subs: map[string]map[*Subscriber]struct{}{}} }
 
-func (b *broker) subscribe(deploymentID string) (*subscriber, func()) {
-	sub := &subscriber{ch: make(chan update, 256)}
+func (b *broker) subscribe(deploymentID string) (*Subscriber, func()) {
+	sub := &Subscriber{C: make(chan Update, 256)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		close(sub.ch)
+		close(sub.C)
 		return sub, func() {}
 	}
 	if b.subs[deploymentID] == nil {
-		b.subs[deploymentID] = map[*subscriber]struct{}{}
+		b.subs[deploymentID] = map[*Subscriber]struct{}{}
 	}
 	b.subs[deploymentID][sub] = struct{}{}
 	return sub, func() {
@@ -56,14 +56,14 @@ func (b *broker) subscribe(deploymentID string) (*subscriber, func()) {
 }
 
 // publish never blocks: a slow viewer is marked lagged instead.
-func (b *broker) publish(deploymentID string, u update) {
+func (b *broker) publish(deploymentID string, u Update) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for sub := range b.subs[deploymentID] {
 		select {
-		case sub.ch <- u:
+		case sub.C <- u:
 		default:
-			sub.lagged.Store(true)
+			sub.Lagged.Store(true)
 		}
 	}
 }
@@ -75,7 +75,7 @@ func (b *broker) closeAll() {
 	b.closed = true
 	for id, subs := range b.subs {
 		for sub := range subs {
-			close(sub.ch)
+			close(sub.C)
 		}
 		delete(b.subs, id)
 	}

@@ -1,0 +1,81 @@
+// Package deploys owns the deployment lifecycle: create and enqueue, cancel,
+// redeploy, promote, retire and delete; the one consumer that applies
+// builders' events to the store in order; recovery at start; and the one
+// place that opens sealed env vars and tokens. The HTTP adapters (API,
+// dashboard, webhooks) call it; the data plane and artifact clean-up learn
+// what changed by observing it.
+package deploys
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/secretbox"
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/store"
+)
+
+// Config configures the lifecycle.
+type Config struct {
+	// GitHubURL is GitHub's web URL (clone URLs of linked repositories),
+	// default https://github.com.
+	GitHubURL string
+	// GitHubToken is the instance's token for owners who have none.
+	GitHubToken string
+}
+
+// Lifecycle runs deployments from creation to their final state.
+type Lifecycle struct {
+	cfg       Config
+	db        *store.DB
+	queue     *queue.Client
+	secrets   *secretbox.Box
+	log       *slog.Logger
+	broker    *broker
+	events    *eventWriter
+	observers []Observer
+}
+
+// New returns a lifecycle; add observers, then Start it.
+func New(cfg Config, db *store.DB, q *queue.Client, secrets *secretbox.Box, log *slog.Logger) *Lifecycle {
+	cfg.GitHubURL = strings.TrimSuffix(cfg.GitHubURL, "/")
+	if cfg.GitHubURL == "" {
+		cfg.GitHubURL = "https://github.com"
+	}
+	l := &Lifecycle{cfg: cfg, db: db, queue: q, secrets: secrets, log: log, broker: newBroker()}
+	l.events = newEventWriter(db, q, l.broker, l.applied, log)
+	return l
+}
+
+// Observe adds fn to the observers told of every change. Call it before
+// Start.
+func (l *Lifecycle) Observe(fn Observer) { l.observers = append(l.observers, fn) }
+
+// Start applies what builders published while berth was down, then keeps
+// applying new events, and recovers deployments a crash left unfinished.
+func (l *Lifecycle) Start(ctx context.Context) error {
+	if err := l.events.start(ctx); err != nil {
+		return err
+	}
+	return l.recover(ctx)
+}
+
+// CloseStreams ends every live log stream, so that HTTP shutdown does not
+// wait on them.
+func (l *Lifecycle) CloseStreams() { l.broker.closeAll() }
+
+// Close ends live streams and stops applying events.
+func (l *Lifecycle) Close() {
+	l.broker.closeAll()
+	l.events.stop()
+}
+
+// Ping reports whether the queue answers.
+func (l *Lifecycle) Ping(ctx context.Context) error { return l.queue.Ping(ctx) }
+
+// Subscribe follows one deployment's live updates until the returned func
+// is called.
+func (l *Lifecycle) Subscribe(deploymentID string) (*Subscriber, func()) {
+	return l.broker.subscribe(deploymentID)
+}

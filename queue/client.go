@@ -1,0 +1,308 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Client speaks berth's queue contract over one NATS connection: build jobs
+// (BUILDS, a work queue), deployment events (EVENTS, one ordered subject per
+// deployment) and cancellations (core NATS). The control plane and every
+// builder, in-process or on another host, use only this; nothing else in
+// berth touches NATS.
+type Client struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+func newClient(nc *nats.Conn, log *slog.Logger) (*Client, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	return &Client{nc: nc, js: js, log: log}, nil
+}
+
+// Ping reports whether NATS and JetStream answer.
+func (c *Client) Ping(ctx context.Context) error {
+	if !c.nc.IsConnected() {
+		return errors.New("nats: not connected")
+	}
+	if _, err := c.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+// PublishJob enqueues job durably. The deployment id is the message id, so a
+// retried publish within the dedup window is dropped by JetStream.
+func (c *Client) PublishJob(ctx context.Context, job BuildJob) error {
+	data, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("encode build job: %w", err)
+	}
+	if _, err := c.js.Publish(ctx, SubjectBuildJobs+job.DeploymentID, data, jetstream.WithMsgID(job.DeploymentID)); err != nil {
+		return fmt.Errorf("publish build job: %w", err)
+	}
+	return nil
+}
+
+// JobPending reports whether deploymentID's job is still in the builds
+// stream (not yet acknowledged by a worker).
+func (c *Client) JobPending(ctx context.Context, deploymentID string) (bool, error) {
+	job, err := c.PendingJob(ctx, deploymentID)
+	return job != nil, err
+}
+
+// PendingJob returns deploymentID's job while it is in the builds stream,
+// or nil once a worker acknowledged it.
+func (c *Client) PendingJob(ctx context.Context, deploymentID string) (*BuildJob, error) {
+	s, err := c.js.Stream(ctx, StreamBuilds)
+	if err != nil {
+		return nil, fmt.Errorf("open builds stream: %w", err)
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, SubjectBuildJobs+deploymentID)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up build job: %w", err)
+	}
+	var job BuildJob
+	if err := json.Unmarshal(msg.Data, &job); err != nil {
+		return nil, fmt.Errorf("decode build job: %w", err)
+	}
+	return &job, nil
+}
+
+// Job is one delivery of a build job to a worker. The worker settles it
+// exactly once: Ack when its final event is stored, Nak to hand it back.
+type Job struct {
+	BuildJob
+	// Attempt counts deliveries of this job, 1 for the first.
+	Attempt int
+	msg     jetstream.Msg
+}
+
+// Ack removes the job from the queue.
+func (j *Job) Ack() error { return j.msg.Ack() }
+
+// Nak hands the job back for another delivery.
+func (j *Job) Nak() error { return j.msg.Nak() }
+
+// InProgress tells JetStream the job is still being worked on, so it is not
+// redelivered after the ack wait.
+func (j *Job) InProgress() error { return j.msg.InProgress() }
+
+// Jobs is a worker's view of the build queue: the shared durable consumer
+// that hands each job to one worker at a time.
+type Jobs struct {
+	cons jetstream.Consumer
+	log  *slog.Logger
+}
+
+// Jobs opens the build queue for taking jobs.
+func (c *Client) Jobs(ctx context.Context) (*Jobs, error) {
+	cons, err := c.js.Consumer(ctx, StreamBuilds, ConsumerBuilders)
+	if err != nil {
+		return nil, fmt.Errorf("open builders consumer: %w", err)
+	}
+	return &Jobs{cons: cons, log: c.log}, nil
+}
+
+// Next waits for the next job until ctx ends. A job that cannot be decoded
+// is removed from the queue (it can never succeed) and skipped.
+func (j *Jobs) Next(ctx context.Context) (*Job, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, err := j.cons.Next(jetstream.FetchContext(fetchCtx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				continue // nothing queued: ask again
+			}
+			return nil, fmt.Errorf("fetch build job: %w", err)
+		}
+		job := &Job{Attempt: 1, msg: msg}
+		if err := json.Unmarshal(msg.Data(), &job.BuildJob); err != nil || job.DeploymentID == "" {
+			j.log.Error("drop malformed build job", slog.String("subject", msg.Subject()), slog.Any("error", err))
+			msg.Term()
+			continue
+		}
+		if meta, err := msg.Metadata(); err == nil {
+			job.Attempt = int(meta.NumDelivered)
+		}
+		return job, nil
+	}
+}
+
+// PublishEvent appends ev to its deployment's event subject and waits for
+// JetStream to store it.
+func (c *Client) PublishEvent(ctx context.Context, ev Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := c.js.Publish(ctx, SubjectEvents+ev.DeploymentID, data); err != nil {
+		return fmt.Errorf("publish event: %w", err)
+	}
+	return nil
+}
+
+// PublishEventAsync appends ev without waiting; a later PublishEvent on the
+// same client is stored after it.
+func (c *Client) PublishEventAsync(ev Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := c.js.PublishAsync(SubjectEvents+ev.DeploymentID, data); err != nil {
+		return fmt.Errorf("publish event: %w", err)
+	}
+	return nil
+}
+
+// AsyncPublished is closed once every PublishEventAsync so far is stored.
+func (c *Client) AsyncPublished() <-chan struct{} { return c.js.PublishAsyncComplete() }
+
+// Delivery is one stored event as the control plane's single event consumer
+// receives it: Ack once it is applied.
+type Delivery struct {
+	Event
+	// Seq is the event's stream sequence: it only grows, so a consumer that
+	// records the last one it applied can skip redeliveries.
+	Seq uint64
+	// Err is set when the message is not a well-formed event; it should be
+	// acked and dropped.
+	Err     error
+	Subject string
+	msg     jetstream.Msg
+}
+
+// Ack marks the event applied.
+func (d *Delivery) Ack() error { return d.msg.Ack() }
+
+// InProgress keeps the event from being redelivered while it is retried.
+func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+
+// ConsumeEvents hands every stored event, in order, to handle (on a NATS
+// goroutine) until stop is called. Unacked events are redelivered, also to
+// the next run after a restart.
+func (c *Client) ConsumeEvents(ctx context.Context, maxPending int, handle func(*Delivery)) (stop func(), err error) {
+	cons, err := c.js.Consumer(ctx, StreamEvents, ConsumerStore)
+	if err != nil {
+		return nil, fmt.Errorf("open events consumer: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { handle(delivery(m)) }, jetstream.PullMaxMessages(maxPending))
+	if err != nil {
+		return nil, fmt.Errorf("consume events: %w", err)
+	}
+	return cc.Stop, nil
+}
+
+func delivery(m jetstream.Msg) *Delivery {
+	d := &Delivery{Subject: m.Subject(), msg: m}
+	meta, err := m.Metadata()
+	if err != nil {
+		d.Err = err
+		return d
+	}
+	d.Seq = meta.Sequence.Stream
+	if err := json.Unmarshal(m.Data(), &d.Event); err != nil {
+		d.Err = fmt.Errorf("decode event: %w", err)
+	} else if d.DeploymentID == "" || d.DeploymentID != strings.TrimPrefix(d.Subject, SubjectEvents) {
+		d.Err = errors.New("event for another deployment than its subject")
+	} else if d.Kind != KindLog && d.Kind != KindState {
+		d.Err = fmt.Errorf("unknown event kind %q", d.Kind)
+	}
+	return d
+}
+
+// EventsCaughtUp reports whether the control plane's consumer has applied
+// every stored event.
+func (c *Client) EventsCaughtUp(ctx context.Context) (bool, error) {
+	cons, err := c.js.Consumer(ctx, StreamEvents, ConsumerStore)
+	if err != nil {
+		return false, fmt.Errorf("open events consumer: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("events consumer info: %w", err)
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0, nil
+}
+
+// Events returns every stored event of one deployment, in order, without
+// consuming them (tools and tests).
+func (c *Client) Events(ctx context.Context, deploymentID string) ([]Event, error) {
+	s, err := c.js.Stream(ctx, StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("open events stream: %w", err)
+	}
+	last, err := s.GetLastMsgForSubject(ctx, SubjectEvents+deploymentID)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{SubjectEvents + deploymentID}})
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	var out []Event
+	for {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		var ev Event
+		if json.Unmarshal(msg.Data(), &ev) == nil {
+			out = append(out, ev)
+		}
+		if meta, err := msg.Metadata(); err != nil || meta.Sequence.Stream >= last.Sequence {
+			return out, nil
+		}
+	}
+}
+
+// PublishCancel tells whichever worker holds deploymentID's job to stop.
+// It is not stored: a worker that takes the job later learns of the
+// cancellation when its "building" transition is refused.
+func (c *Client) PublishCancel(deploymentID string) error {
+	if err := c.nc.Publish(SubjectCancel+deploymentID, nil); err != nil {
+		return fmt.Errorf("publish cancel: %w", err)
+	}
+	return c.nc.Flush()
+}
+
+// OnCancel calls fn (on a NATS goroutine) with the deployment id of every
+// cancellation until stop is called.
+func (c *Client) OnCancel(fn func(deploymentID string)) (stop func(), err error) {
+	sub, err := c.nc.Subscribe(SubjectCancel+"*", func(m *nats.Msg) {
+		fn(strings.TrimPrefix(m.Subject, SubjectCancel))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to cancellations: %w", err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to cancellations: %w", err)
+	}
+	return func() { sub.Unsubscribe() }, nil
+}

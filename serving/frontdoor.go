@@ -1,0 +1,67 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/berth-dev/berth/fastpath"
+)
+
+// Router sends deployment hosts to h and every other host (the bare base
+// domain, 127.0.0.1) to fallback, the API and dashboard.
+func Router(h *Handler, fallback http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.Match(r.Host) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		fallback.ServeHTTP(w, r)
+	})
+}
+
+// FrontDoor is berth's one HTTP listener: plain GETs of deployment files are
+// answered on the fast path straight from the connection; every other
+// connection goes on to net/http, where Router splits deployment hosts from
+// the API and dashboard.
+type FrontDoor struct {
+	fast *fastpath.Listener
+	http *http.Server
+	log  *slog.Logger
+}
+
+// Timeouts of the front door's connections.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// Open starts serving l: deployment hosts by h, the rest by fallback.
+func Open(l net.Listener, h *Handler, fallback http.Handler, log *slog.Logger) *FrontDoor {
+	f := &FrontDoor{log: log}
+	f.fast = fastpath.Listen(l, h, fastpath.Config{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout})
+	f.http = &http.Server{Handler: Router(h, fallback), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
+	go func() {
+		if err := f.http.Serve(f.fast); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.Any("error", err))
+		}
+	}()
+	return f
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// ones in flight on both paths.
+func (f *FrontDoor) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := f.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down http: %w", err))
+	}
+	if err := f.fast.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down fast path: %w", err))
+	}
+	return errors.Join(errs...)
+}
