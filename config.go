@@ -150,7 +150,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// shownDefault is the default as documented, in Markdown.
+// shownDefault is the default as the README shows it, in Markdown.
 func (o option) shownDefault() string {
 	switch {
 	case o.shown != "":
@@ -167,4 +167,15 @@ func printUsage(w io.Writer, opts []option) {
 		def := strings.ReplaceAll(o.shownDefault(), "`", "")
 		fmt.Fprintf(w, "  -%s, %s (default: %s)\n    \t%s\n", o.flag, o.env, def, o.help)
 	}
+}
+
+// ConfigMarkdown is README.md's configuration table, one row per setting;
+// TestREADMEConfigTable keeps the README's copy equal to it.
+func ConfigMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | variable | default | what it sets |\n|---|---|---|---|\n")
+	for _, o := range options(new(Config)) {
+		fmt.Fprintf(&b, "| `-%s` | `%s` | %s | %s |\n", o.flag, o.env, o.shownDefault(), o.help)
+	}
+	return b.String()
 }

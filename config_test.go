@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"flag"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -229,5 +232,35 @@ func TestBareBoolFlag(t *testing.T) {
 	c, err := LoadConfig([]string{"-s3-secure"}, func(string) string { return "" })
 	if err != nil || !c.S3Secure {
 		t.Fatalf("-s3-secure alone gives %v, %v; want true", c.S3Secure, err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite README.md's configuration table")
+
+// TestREADMEConfigTable fails when README.md's table of settings differs
+// from the option table; -update rewrites it.
+func TestREADMEConfigTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- config-table", "<!-- /config-table -->"
+	i := bytes.Index(readme, []byte(begin))
+	j := bytes.Index(readme, []byte(end))
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q … %q markers", begin, end)
+	}
+	i += bytes.IndexByte(readme[i:], '\n') + 1 // keep the opening marker line
+	// Blank lines keep Markdown from reading the comments into the table.
+	want := "\n" + ConfigMarkdown() + "\n"
+	if string(readme[i:j]) == want {
+		return
+	}
+	if !*update {
+		t.Fatal("README.md's configuration table differs from config.go's options; regenerate it with\n\tgo test -run TestREADMEConfigTable -update")
+	}
+	out := append(append(append([]byte{}, readme[:i]...), want...), readme[j:]...)
+	if err := os.WriteFile("README.md", out, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
