@@ -4,7 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
+	"io"
 	"strings"
 	"time"
 )
@@ -49,88 +49,88 @@ type Config struct {
 	AllowedGitHubOrgs   []string
 }
 
+// option is one setting of berth serve: its flag, its BERTH_* variable, its
+// default as text (parsed like a given value) and the Config field it sets.
+// The same list parses, prints -h and writes README.md's table, so they
+// cannot drift apart.
+type option struct {
+	flag  string // without the dash
+	env   string
+	def   string
+	help  string
+	value flag.Value // a typed pointer into Config, see config_values.go
+	// shown is the documented default, in Markdown, of an option whose
+	// empty def is filled in later from other settings (berth.go fills in
+	// the public URL once it knows the port).
+	shown string
+}
+
+// options lists every setting, each bound to its field in c.
+func options(c *Config) []option {
+	return []option{
+		{"addr", "BERTH_ADDR", ":8080", "listen address for the API, dashboard and previews", (*stringValue)(&c.Addr), ""},
+		{"data-dir", "BERTH_DATA_DIR", "./data", "data directory", (*stringValue)(&c.DataDir), ""},
+		{"base-domain", "BERTH_BASE_DOMAIN", "localhost", "base domain of preview and project hosts", (*stringValue)(&c.BaseDomain), ""},
+		{"public-url", "BERTH_PUBLIC_URL", "", "public scheme://host:port used in printed URLs", (*stringValue)(&c.PublicURL), "`http://<base domain>:<port>`"},
+		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token", (*stringValue)(&c.AdminToken), ""},
+		{"log-level", "BERTH_LOG_LEVEL", "info", "debug, info, warn or error", (*stringValue)(&c.LogLevel), ""},
+
+		{"s3-endpoint", "BERTH_S3_ENDPOINT", "", "S3/MinIO endpoint host:port for artifacts (unset: a local directory)", (*stringValue)(&c.S3Endpoint), ""},
+		{"s3-access-key", "BERTH_S3_ACCESS_KEY", "", "S3 access key", (*stringValue)(&c.S3AccessKey), ""},
+		{"s3-secret-key", "BERTH_S3_SECRET_KEY", "", "S3 secret key", (*stringValue)(&c.S3SecretKey), ""},
+		{"s3-bucket", "BERTH_S3_BUCKET", "berth", "S3 bucket", (*stringValue)(&c.S3Bucket), ""},
+		{"s3-secure", "BERTH_S3_SECURE", "false", "use HTTPS for S3", (*boolValue)(&c.S3Secure), ""},
+
+		{"build-image", "BERTH_BUILD_IMAGE", "node:22-alpine", "image builds run in", (*stringValue)(&c.BuildImage), ""},
+		{"build-concurrency", "BERTH_BUILD_CONCURRENCY", "2", "builds run at once", (*intValue)(&c.BuildConcurrency), ""},
+		{"build-timeout", "BERTH_BUILD_TIMEOUT", "15m", "time limit of one build", (*durationValue)(&c.BuildTimeout), ""},
+		{"build-memory-mb", "BERTH_BUILD_MEMORY_MB", "4096", "memory limit of one build, MiB", (*int64Value)(&c.BuildMemoryMB), ""},
+		{"build-cpus", "BERTH_BUILD_CPUS", "2", "CPU limit of one build", (*float64Value)(&c.BuildCPUs), ""},
+		{"build-pids", "BERTH_BUILD_PIDS", "4096", "process limit of one build", (*int64Value)(&c.BuildPids), ""},
+		{"build-cache-mb", "BERTH_BUILD_CACHE_MB", "4096", "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off", (*int64Value)(&c.BuildCacheMB), ""},
+		{"static-cache-mb", "BERTH_STATIC_CACHE_MB", "64", "hot static file bytes kept in memory, MiB", (*int64Value)(&c.StaticCacheMB), ""},
+		{"runtime-image", "BERTH_RUNTIME_IMAGE", "", "image server-rendered apps run in", (*stringValue)(&c.RuntimeImage), "the build image"},
+		{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "10m", "stop an app server this long after its last request", (*durationValue)(&c.ServerIdle), ""},
+		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers running at once (least recently used stop first)", (*intValue)(&c.MaxServers), ""},
+		{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "1024", "memory limit of one app server, MiB", (*int64Value)(&c.ServerMemoryMB), ""},
+		{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "", "CA bundle copied into containers", (*stringValue)(&c.ExtraCAFile), ""},
+		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients on this address (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
+
+		{"github-client-id", "BERTH_GITHUB_CLIENT_ID", "", "GitHub OAuth app client id (enables sign-in with GitHub)", (*stringValue)(&c.GitHubClientID), ""},
+		{"github-client-secret", "BERTH_GITHUB_CLIENT_SECRET", "", "GitHub OAuth app client secret", (*stringValue)(&c.GitHubClientSecret), ""},
+		{"github-webhook-secret", "BERTH_GITHUB_WEBHOOK_SECRET", "", "secret GitHub signs webhook deliveries with (unset: webhooks off)", (*stringValue)(&c.GitHubWebhookSecret), ""},
+		{"github-api-url", "BERTH_GITHUB_API_URL", "https://api.github.com/", "GitHub REST API base URL (Enterprise: your server's)", (*stringValue)(&c.GitHubAPIURL), ""},
+		{"github-url", "BERTH_GITHUB_URL", "https://github.com", "GitHub web URL for OAuth pages and clone URLs", (*stringValue)(&c.GitHubURL), ""},
+		{"github-token", "BERTH_GITHUB_TOKEN", "", "token for commit statuses, comments and private clones when a project's owner has none", (*stringValue)(&c.GitHubToken), ""},
+		{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", "", "comma-separated GitHub logins allowed to sign in (both lists unset: anyone)", (*listValue)(&c.AllowedGitHubUsers), ""},
+		{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "", "comma-separated GitHub organisations whose members may sign in", (*listValue)(&c.AllowedGitHubOrgs), ""},
+	}
+}
+
 // LoadConfig parses args (after "serve"), with defaults taken from the
 // environment through getenv; a flag beats its variable.
 func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	var c Config
+	opts := options(&c)
 	fs := flag.NewFlagSet("berth serve", flag.ContinueOnError)
-	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
+	fs.Usage = func() { printUsage(fs.Output(), opts) }
 	var errs []error
-	envInt := func(key string, def int64) int64 {
-		v := env(key, "")
-		if v == "" {
-			return def
+	for _, o := range opts {
+		if err := o.value.Set(o.def); err != nil {
+			errs = append(errs, fmt.Errorf("default of -%s: %w", o.flag, err))
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", key, v))
+		// Every bad variable is reported, not just the first, so one
+		// restart shows all that needs fixing.
+		if v := getenv(o.env); v != "" {
+			if err := o.value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", o.env, err))
+			}
 		}
-		return n
+		fs.Var(o.value, o.flag, o.help)
 	}
-	envFloat := func(key string, def float64) float64 {
-		v := env(key, "")
-		if v == "" {
-			return def
-		}
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a number", key, v))
-		}
-		return n
-	}
-	envDur := func(key string, def time.Duration) time.Duration {
-		v := env(key, "")
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m", key, v))
-		}
-		return d
-	}
-	fs.StringVar(&c.Addr, "addr", env("BERTH_ADDR", ":8080"), "listen address for the API, dashboard and previews")
-	fs.StringVar(&c.DataDir, "data-dir", env("BERTH_DATA_DIR", "./data"), "data directory")
-	fs.StringVar(&c.BaseDomain, "base-domain", env("BERTH_BASE_DOMAIN", "localhost"), "base domain of preview and project hosts")
-	fs.StringVar(&c.PublicURL, "public-url", env("BERTH_PUBLIC_URL", ""), "public scheme://host:port used in printed URLs (default http://<base domain>:<port>)")
-	fs.StringVar(&c.AdminToken, "admin-token", env("BERTH_ADMIN_TOKEN", ""), "admin API token")
-	fs.StringVar(&c.LogLevel, "log-level", env("BERTH_LOG_LEVEL", "info"), "debug, info, warn or error")
-	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("BERTH_S3_ENDPOINT", ""), "S3/MinIO endpoint host:port (unset: local directory)")
-	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("BERTH_S3_ACCESS_KEY", ""), "S3 access key")
-	fs.StringVar(&c.S3SecretKey, "s3-secret-key", env("BERTH_S3_SECRET_KEY", ""), "S3 secret key")
-	fs.StringVar(&c.S3Bucket, "s3-bucket", env("BERTH_S3_BUCKET", "berth"), "S3 bucket")
-	fs.BoolVar(&c.S3Secure, "s3-secure", env("BERTH_S3_SECURE", "false") == "true", "use HTTPS for S3")
-	fs.StringVar(&c.BuildImage, "build-image", env("BERTH_BUILD_IMAGE", "node:22-alpine"), "image builds run in")
-	fs.IntVar(&c.BuildConcurrency, "build-concurrency", int(envInt("BERTH_BUILD_CONCURRENCY", 2)), "builds run at once")
-	fs.DurationVar(&c.BuildTimeout, "build-timeout", envDur("BERTH_BUILD_TIMEOUT", 15*time.Minute), "time limit of one build")
-	fs.Int64Var(&c.BuildMemoryMB, "build-memory-mb", envInt("BERTH_BUILD_MEMORY_MB", 4096), "memory limit of one build, MiB")
-	fs.Float64Var(&c.BuildCPUs, "build-cpus", envFloat("BERTH_BUILD_CPUS", 2), "CPU limit of one build")
-	fs.Int64Var(&c.BuildPids, "build-pids", envInt("BERTH_BUILD_PIDS", 4096), "process limit of one build")
-	fs.StringVar(&c.RuntimeImage, "runtime-image", env("BERTH_RUNTIME_IMAGE", ""), "image SSR servers run in (default: the build image)")
-	fs.DurationVar(&c.ServerIdle, "server-idle-timeout", envDur("BERTH_SERVER_IDLE_TIMEOUT", 10*time.Minute), "stop an app server this long after its last request")
-	fs.IntVar(&c.MaxServers, "max-servers", int(envInt("BERTH_MAX_SERVERS", 8)), "app servers running at once (least recently used stop first)")
-	fs.Int64Var(&c.ServerMemoryMB, "server-memory-mb", envInt("BERTH_SERVER_MEMORY_MB", 1024), "memory limit of one app server, MiB")
-	fs.StringVar(&c.ExtraCAFile, "extra-ca-file", env("BERTH_EXTRA_CA_FILE", ""), "CA bundle copied into containers")
-	fs.StringVar(&c.NATSListen, "nats-listen", env("BERTH_NATS_LISTEN", ""), "also accept NATS clients on this address")
-	fs.Int64Var(&c.BuildCacheMB, "build-cache-mb", envInt("BERTH_BUILD_CACHE_MB", 4096), "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off")
-	fs.Int64Var(&c.StaticCacheMB, "static-cache-mb", envInt("BERTH_STATIC_CACHE_MB", 64), "hot static file bytes kept in memory, MiB")
-	fs.StringVar(&c.GitHubClientID, "github-client-id", env("BERTH_GITHUB_CLIENT_ID", ""), "GitHub OAuth app client id (enables sign-in with GitHub)")
-	fs.StringVar(&c.GitHubClientSecret, "github-client-secret", env("BERTH_GITHUB_CLIENT_SECRET", ""), "GitHub OAuth app client secret")
-	fs.StringVar(&c.GitHubWebhookSecret, "github-webhook-secret", env("BERTH_GITHUB_WEBHOOK_SECRET", ""), "secret GitHub signs webhook deliveries with")
-	fs.StringVar(&c.GitHubAPIURL, "github-api-url", env("BERTH_GITHUB_API_URL", "https://api.github.com/"), "GitHub REST API base URL")
-	fs.StringVar(&c.GitHubURL, "github-url", env("BERTH_GITHUB_URL", "https://github.com"), "GitHub web URL (OAuth pages, clone URLs)")
-	fs.StringVar(&c.GitHubToken, "github-token", env("BERTH_GITHUB_TOKEN", ""), "token for repository calls when a project's owner has none")
-	users := fs.String("allowed-github-users", env("BERTH_ALLOWED_GITHUB_USERS", ""), "comma-separated GitHub logins allowed to sign in")
-	orgs := fs.String("allowed-github-orgs", env("BERTH_ALLOWED_GITHUB_ORGS", ""), "comma-separated GitHub organisations whose members may sign in")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.AllowedGitHubUsers, c.AllowedGitHubOrgs = splitList(*users), splitList(*orgs)
 	if (c.GitHubClientID == "") != (c.GitHubClientSecret == "") {
 		errs = append(errs, errors.New("BERTH_GITHUB_CLIENT_ID and BERTH_GITHUB_CLIENT_SECRET go together"))
 	}
@@ -150,12 +150,32 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
+// shownDefault is the default as the README shows it, in Markdown.
+func (o option) shownDefault() string {
+	switch {
+	case o.shown != "":
+		return o.shown
+	case o.def != "":
+		return "`" + o.def + "`"
 	}
-	return out
+	return "unset"
+}
+
+func printUsage(w io.Writer, opts []option) {
+	fmt.Fprint(w, "Usage: berth serve [flags]\n\nEach flag can also be set by its BERTH_* variable; a flag beats its variable.\n\n")
+	for _, o := range opts {
+		def := strings.ReplaceAll(o.shownDefault(), "`", "")
+		fmt.Fprintf(w, "  -%s, %s (default: %s)\n    \t%s\n", o.flag, o.env, def, o.help)
+	}
+}
+
+// ConfigMarkdown is README.md's configuration table, one row per setting;
+// TestREADMEConfigTable keeps the README's copy equal to it.
+func ConfigMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | variable | default | what it sets |\n|---|---|---|---|\n")
+	for _, o := range options(new(Config)) {
+		fmt.Fprintf(&b, "| `-%s` | `%s` | %s | %s |\n", o.flag, o.env, o.shownDefault(), o.help)
+	}
+	return b.String()
 }
