@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
 	"github.com/berth-dev/berth/deploys"
@@ -19,7 +20,6 @@ import (
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
-	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/serving"
 	"github.com/berth-dev/berth/store"
 )
@@ -38,7 +38,7 @@ type Main struct {
 	pool      *builder.Pool
 	serving   *serving.Handler
 	servers   *serving.Servers
-	server    *server.Server
+	api    *api.Handler
 	listener  net.Listener
 	front     *serving.FrontDoor
 	publicURL string
@@ -153,17 +153,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
 
-	m.server, err = server.New(server.Config{
+	m.api, err = api.New(api.Config{
 		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
 		GitHubEnabled: cfg.GitHubClientID != "",
-		GitHub: server.GitHubConfig{
+		GitHub: api.GitHubConfig{
 			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,
 			APIURL: cfg.GitHubAPIURL, WebURL: cfg.GitHubURL, Token: cfg.GitHubToken,
 			AllowedUsers: cfg.AllowedGitHubUsers, AllowedOrgs: cfg.AllowedGitHubOrgs,
 		},
-	}, server.Deps{
+	}, api.Deps{
 		DB: m.db, Deploys: m.deploys, Secrets: secrets, Log: m.log,
-		Checks: []server.Check{
+		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
 			{Name: "artifacts", Ping: m.artifacts.Ping},
@@ -173,7 +173,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := m.server.Start(ctx); err != nil {
+	if err := m.api.Start(ctx); err != nil {
 		return err
 	}
 	// The lifecycle applies what builders published while berth was down
@@ -181,7 +181,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.deploys.Start(ctx); err != nil {
 		return err
 	}
-	m.front = serving.Open(m.listener, m.serving, m.server, m.log)
+	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
 	return nil
 }
 
@@ -202,8 +202,8 @@ func (m *Main) Close() error {
 	} else if m.listener != nil {
 		m.listener.Close()
 	}
-	if m.server != nil {
-		m.server.Close()
+	if m.api != nil {
+		m.api.Close()
 	}
 	if m.deploys != nil {
 		m.deploys.Close()

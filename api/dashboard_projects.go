@@ -1,0 +1,257 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/berth-dev/berth/model"
+	"github.com/berth-dev/berth/store"
+)
+
+// projectCard is one project on the projects page.
+type projectCard struct {
+	*store.Project
+	URL    string         // the production URL
+	Latest *deploymentRow // the newest deployment, if any
+}
+
+func (d *dashboard) handleProjects(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	list, err := d.s.deps.DB.Projects(ctx, u.ID)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	now := time.Now()
+	cards := make([]projectCard, len(list))
+	for i, p := range list {
+		cards[i] = projectCard{Project: p, URL: d.s.previewURL(p.Slug)}
+		latest, err := d.s.deps.DB.Deployments(ctx, u.ID, p.ID, 1)
+		if err != nil {
+			return d.fail(c, err)
+		}
+		if len(latest) == 1 {
+			row := d.deploymentRow(latest[0], p.ProductionDeploymentID, now)
+			cards[i].Latest = &row
+		}
+	}
+	// The most recently active project first.
+	active := func(p projectCard) time.Time {
+		if p.Latest != nil {
+			return p.Latest.CreatedAt
+		}
+		return p.CreatedAt
+	}
+	slices.SortStableFunc(cards, func(a, b projectCard) int { return active(b).Compare(active(a)) })
+	return d.render(c, http.StatusOK, "projects", pageView{Title: "Projects", Nav: "projects", Page: cards})
+}
+
+// projectForm is the create and settings form, as typed.
+type projectForm struct {
+	Name             string
+	GitURL           string
+	GitHubRepo       string
+	ProductionBranch string
+	RootDir          string
+	InstallCommand   string
+	BuildCommand     string
+	OutputDir        string
+	AllowForkPRs     bool
+}
+
+func readProjectForm(c echo.Context) projectForm {
+	v := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+	return projectForm{
+		Name: v("name"), GitURL: v("git_url"), GitHubRepo: v("github_repo"), ProductionBranch: v("production_branch"),
+		RootDir: v("root_dir"), InstallCommand: v("install_command"), BuildCommand: v("build_command"), OutputDir: v("output_dir"),
+		AllowForkPRs: c.FormValue("allow_fork_prs") == "on",
+	}
+}
+
+func projectFormOf(p *store.Project) projectForm {
+	return projectForm{
+		Name: p.Name, GitURL: p.GitURL, GitHubRepo: p.GitHubRepo, ProductionBranch: p.ProductionBranch,
+		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
+		AllowForkPRs: p.AllowForkPRs,
+	}
+}
+
+type newProjectPage struct {
+	Form   projectForm
+	GitHub bool
+}
+
+func (d *dashboard) handleNewProject(c echo.Context) error {
+	return d.renderNewProject(c, http.StatusOK, projectForm{}, "")
+}
+
+func (d *dashboard) renderNewProject(c echo.Context, status int, f projectForm, errMsg string) error {
+	return d.render(c, status, "project_new", pageView{Title: "New project", Nav: "projects", Error: errMsg,
+		Page: newProjectPage{Form: f, GitHub: d.githubEnabled()}})
+}
+
+func (d *dashboard) handleCreateProject(c echo.Context) error {
+	f := readProjectForm(c)
+	if f.GitURL == "" && f.GitHubRepo == "" {
+		return d.renderNewProject(c, http.StatusBadRequest, f, "Enter the git URL of the repository to deploy.")
+	}
+	if f.Name == "" {
+		f.Name = projectNameFromRepo(f.GitURL, f.GitHubRepo)
+	}
+	p := &store.Project{
+		OwnerID: currentUser(c).ID, Name: f.Name, GitURL: f.GitURL, GitHubRepo: f.GitHubRepo,
+		ProductionBranch: f.ProductionBranch, RootDir: f.RootDir, InstallCommand: f.InstallCommand,
+		BuildCommand: f.BuildCommand, OutputDir: f.OutputDir, AllowForkPRs: f.AllowForkPRs,
+	}
+	if p.ProductionBranch == "" && p.GitHubRepo != "" {
+		// As the API does: a linked repository's default branch is production.
+		p.ProductionBranch = d.s.defaultBranch(c.Request().Context(), p.OwnerID, p.GitHubRepo)
+	}
+	if err := d.s.deps.DB.CreateProject(c.Request().Context(), p); err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderNewProject(c, status, f, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/projects/"+p.ID+"?done=created")
+}
+
+// projectNameFromRepo guesses a project name from its repository: the last path
+// element without ".git".
+func projectNameFromRepo(gitURL, githubRepo string) string {
+	s := githubRepo
+	if s == "" {
+		s = gitURL
+	}
+	s = strings.TrimSuffix(strings.TrimRight(s, "/"), ".git")
+	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// projectPage is everything the project page shows.
+type projectPage struct {
+	Project     *store.Project
+	URL         string // the production URL
+	Production  *deploymentRow
+	Deployments []deploymentRow
+	Env         []*store.EnvVar
+	Targets     []string
+	Settings    projectForm
+	NewEnv      envForm
+	Deliveries  []*store.Delivery // recent GitHub webhook deliveries
+}
+
+type envForm struct{ Key, Target string }
+
+func (d *dashboard) handleProject(c echo.Context) error {
+	p, err := d.s.deps.DB.Project(c.Request().Context(), currentUser(c).ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	return d.renderProject(c, http.StatusOK, p, projectFormOf(p), envForm{Target: model.TargetAll}, "")
+}
+
+func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, settings projectForm, env envForm, errMsg string) error {
+	ctx := c.Request().Context()
+	owner := currentUser(c).ID
+	deps, err := d.s.deps.DB.Deployments(ctx, owner, p.ID, 50)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	vars, err := d.s.deps.DB.EnvVars(ctx, owner, p.ID)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	deliveries, err := d.s.deps.DB.Deliveries(ctx, owner, p.ID, 20)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	page := projectPage{
+		Deliveries: deliveries,
+		Project:    p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
+		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
+	}
+	now := time.Now()
+	for _, dep := range deps {
+		row := d.deploymentRow(dep, p.ProductionDeploymentID, now)
+		page.Deployments = append(page.Deployments, row)
+		if row.IsProduction {
+			page.Production = &row
+		}
+	}
+	if page.Production == nil && p.ProductionDeploymentID != "" {
+		if dep, err := d.s.deps.DB.Deployment(ctx, owner, p.ProductionDeploymentID); err == nil {
+			row := d.deploymentRow(dep, p.ProductionDeploymentID, now)
+			page.Production = &row
+		}
+	}
+	return d.render(c, status, "project", pageView{Title: p.Name, Nav: "projects", Error: errMsg, Page: page})
+}
+
+func (d *dashboard) handleProjectSettings(c echo.Context) error {
+	ctx := c.Request().Context()
+	owner := currentUser(c).ID
+	p, err := d.s.deps.DB.Project(ctx, owner, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	f := readProjectForm(c)
+	if f.ProductionBranch == "" {
+		return d.renderProject(c, http.StatusBadRequest, p, f, envForm{Target: model.TargetAll},
+			"Enter the production branch, such as main.")
+	}
+	patch := store.ProjectPatch{Name: &f.Name, ProductionBranch: &f.ProductionBranch, RootDir: &f.RootDir,
+		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir}
+	if p.GitHubRepo == "" {
+		patch.GitURL = &f.GitURL // a linked GitHub repository is changed on GitHub's side
+	} else {
+		patch.AllowForkPRs = &f.AllowForkPRs // only pull requests on GitHub come from forks
+	}
+	if _, err := d.s.deps.DB.UpdateProject(ctx, owner, p.ID, patch); err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderProject(c, status, p, f, envForm{Target: model.TargetAll}, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/projects/"+p.ID+"?done=saved#settings")
+}
+
+func (d *dashboard) handleDeleteProject(c echo.Context) error {
+	ctx := c.Request().Context()
+	owner := currentUser(c).ID
+	p, err := d.s.deps.DB.Project(ctx, owner, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if strings.TrimSpace(c.FormValue("confirm")) != p.Name {
+		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: model.TargetAll},
+			"To delete the project, type its name, "+p.Name+", in the confirmation box.")
+	}
+	if err := d.s.deps.Deploys.DeleteProject(ctx, owner, p); err != nil {
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/?done=deleted")
+}
+
+func (d *dashboard) handleDeploy(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	p, err := d.s.deps.DB.Project(ctx, u.ID, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	dep, err := d.s.deps.Deploys.Deploy(ctx, u.ID, p, &store.Deployment{ProjectID: p.ID, Trigger: model.TriggerDashboard})
+	if err != nil {
+		if msg, status, ok := formError(err); ok {
+			return d.renderProject(c, status, p, projectFormOf(p), envForm{Target: model.TargetAll}, msg)
+		}
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/deployments/"+dep.ID)
+}

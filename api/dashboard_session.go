@@ -1,0 +1,105 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/berth-dev/berth/store"
+)
+
+// signInCookie holds the sign-in form's CSRF token before there is a
+// session (double submit): a page on another site cannot sign a browser in
+// to an account of its choosing.
+const signInCookie = "berth_signin"
+
+type signInPage struct {
+	Next        string
+	TokenSignIn bool // an admin token is configured
+	GitHub      bool // a GitHub OAuth app is configured
+}
+
+func (d *dashboard) handleSignInPage(c echo.Context) error {
+	next := localRedirectPath(c.QueryParam("next"))
+	if d.signedIn(c) {
+		return seeOther(c, next)
+	}
+	return d.renderSignIn(c, http.StatusOK, next, "")
+}
+
+func (d *dashboard) renderSignIn(c echo.Context, status int, next, errMsg string) error {
+	token := ""
+	if ck, err := c.Cookie(signInCookie); err == nil && len(ck.Value) == 32 {
+		token = ck.Value
+	} else {
+		token = store.NewID(16)
+	}
+	c.SetCookie(&http.Cookie{Name: signInCookie, Value: token, Path: "/sign-in", MaxAge: 3600,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: d.s.public.Scheme == "https"})
+	if errMsg == "" {
+		errMsg = signInErrors[c.QueryParam("error")]
+	}
+	notice := ""
+	if c.QueryParam("done") == "signed-out" {
+		notice = "You are signed out."
+	}
+	return d.render(c, status, "signin", pageView{
+		Title: "Sign in", CSRF: token, Error: errMsg, Notice: notice,
+		Page: signInPage{Next: next, TokenSignIn: d.s.admin != nil, GitHub: d.githubEnabled()},
+	})
+}
+
+// handleSignIn signs in with the admin token from the form.
+func (d *dashboard) handleSignIn(c echo.Context) error {
+	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, dashboardBodyLimit)
+	next := localRedirectPath(c.FormValue("next"))
+	ck, err := c.Cookie(signInCookie)
+	if err != nil || ck.Value == "" || !equalTokens(c.FormValue(csrfField), ck.Value) {
+		return d.renderSignIn(c, http.StatusForbidden, next, "The sign-in form expired; enter the token again.")
+	}
+	token := strings.TrimSpace(c.FormValue("token"))
+	if d.s.admin == nil {
+		return d.renderSignIn(c, http.StatusUnauthorized, next, "Signing in with a token is not enabled on this server.")
+	}
+	if token == "" {
+		return d.renderSignIn(c, http.StatusBadRequest, next, "Enter the admin token.")
+	}
+	if !equalTokens(token, d.s.cfg.AdminToken) {
+		return d.renderSignIn(c, http.StatusUnauthorized, next, "That token is not valid; check BERTH_ADMIN_TOKEN on the server.")
+	}
+	if _, err := d.s.StartSession(c, d.s.admin); err != nil {
+		return d.fail(c, err)
+	}
+	c.SetCookie(&http.Cookie{Name: signInCookie, Value: "", Path: "/sign-in", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: d.s.public.Scheme == "https"})
+	return seeOther(c, next)
+}
+
+func (d *dashboard) handleSignOut(c echo.Context) error {
+	if err := d.s.EndSession(c); err != nil {
+		return d.fail(c, err)
+	}
+	return seeOther(c, "/sign-in?done=signed-out")
+}
+
+// signedIn reports whether the browser holds a live session.
+func (d *dashboard) signedIn(c echo.Context) bool {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return false
+	}
+	_, _, err = d.s.deps.DB.SessionByToken(c.Request().Context(), ck.Value)
+	return err == nil
+}
+
+// localRedirectPath keeps a post-sign-in destination on this site: a path, never
+// another host ("//evil.example" or "/\evil.example").
+func localRedirectPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/sign-in") {
+		return "/"
+	}
+	return next
+}

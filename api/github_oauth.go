@@ -1,0 +1,134 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v84/github"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/berth-dev/berth/model"
+	"github.com/berth-dev/berth/store"
+)
+
+const stateCookie = "berth_oauth_state"
+
+func (s *Handler) oauthConfig() *oauth2.Config {
+	web := s.cfg.GitHub.webURL()
+	return &oauth2.Config{
+		ClientID:     s.cfg.GitHub.ClientID,
+		ClientSecret: s.cfg.GitHub.ClientSecret,
+		Endpoint:     oauth2.Endpoint{AuthURL: web + "/login/oauth/authorize", TokenURL: web + "/login/oauth/access_token"},
+		Scopes:       []string{"repo", "read:org"},
+		RedirectURL:  s.public.String() + "/auth/github/callback",
+	}
+}
+
+// handleGitHubLogin sends the browser to GitHub with a random state that
+// the callback checks against a cookie.
+func (s *Handler) handleGitHubLogin(c echo.Context) error {
+	if s.cfg.GitHub.ClientID == "" {
+		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
+	}
+	state := store.NewID(16)
+	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/github", MaxAge: 600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.public.Scheme == "https"})
+	return c.Redirect(http.StatusFound, s.oauthConfig().AuthCodeURL(state))
+}
+
+// signInErrors are the sentences the sign-in page shows for a failed GitHub
+// sign-in; browsers are sent there with the key, never with free text.
+var signInErrors = map[string]string{
+	"github-state":     "The sign-in request expired or did not come from this browser; start again.",
+	"github-denied":    "GitHub did not sign you in.",
+	"github-code":      "GitHub refused the sign-in code; start again.",
+	"github-user":      "GitHub did not say who you are; try again.",
+	"github-forbidden": "Your GitHub account may not sign in to this berth.",
+}
+
+// handleGitHubCallback finishes sign-in. A browser that fails is sent back
+// to the sign-in page with the reason; other clients get the JSON error.
+func (s *Handler) handleGitHubCallback(c echo.Context) error {
+	err := s.githubCallback(c)
+	if err == nil || !strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		return err
+	}
+	key := map[string]string{store.EINVALID: "github-state", store.EFORBIDDEN: "github-forbidden",
+		store.EUNAUTHORIZED: "github-code", store.ENOTFOUND: "github-denied"}[store.ErrorCode(err)]
+	if key == "" {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/sign-in?error="+key)
+}
+
+// githubCallback checks state, exchanges the code, checks who may sign in,
+// stores the token sealed and starts a session.
+func (s *Handler) githubCallback(c echo.Context) error {
+	if s.cfg.GitHub.ClientID == "" {
+		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
+	}
+	ck, err := c.Cookie(stateCookie)
+	state := c.QueryParam("state")
+	if err != nil || ck.Value == "" || state == "" || !equalTokens(ck.Value, state) {
+		return store.Errorf(store.EINVALID, "The sign-in request expired or did not come from this browser; start again.")
+	}
+	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/github", MaxAge: -1, HttpOnly: true})
+	if e := c.QueryParam("error"); e != "" {
+		return store.Errorf(store.EFORBIDDEN, "GitHub did not sign you in (%s).", e)
+	}
+	ctx := c.Request().Context()
+	tok, err := s.oauthConfig().Exchange(ctx, c.QueryParam("code"))
+	if err != nil {
+		return store.Errorf(store.EUNAUTHORIZED, "GitHub refused the sign-in code; start again.")
+	}
+	client := s.githubClient(ctx, tok.AccessToken)
+	gu, _, err := client.Users.Get(ctx, "")
+	if err != nil {
+		return store.Errorf(store.EUNAUTHORIZED, "GitHub did not say who you are: %s", githubErr(err))
+	}
+	if !s.allowedToSignIn(c, client, gu.GetLogin()) {
+		return store.Errorf(store.EFORBIDDEN, "The GitHub account %s may not sign in to this berth.", gu.GetLogin())
+	}
+	u, err := s.deps.DB.UpsertGitHubUser(ctx, gu.GetID(), gu.GetLogin(), gu.GetName())
+	if err != nil {
+		return err
+	}
+	if err := s.deps.DB.SetGitHubToken(ctx, u.ID, s.deps.Secrets.Seal([]byte(tok.AccessToken), model.GitHubTokenAAD(u.ID))); err != nil {
+		return err
+	}
+	if _, err := s.StartSession(c, u); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusFound, "/")
+}
+
+// allowedToSignIn applies BERTH_ALLOWED_GITHUB_USERS / _ORGS; with neither
+// set, anyone with a GitHub account may sign in.
+func (s *Handler) allowedToSignIn(c echo.Context, client *github.Client, login string) bool {
+	users, orgs := s.cfg.GitHub.AllowedUsers, s.cfg.GitHub.AllowedOrgs
+	if len(users) == 0 && len(orgs) == 0 {
+		return true
+	}
+	if slices.ContainsFunc(users, func(u string) bool { return strings.EqualFold(u, login) }) {
+		return true
+	}
+	if len(orgs) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
+	defer cancel()
+	mine, _, err := client.Organizations.List(ctx, "", &github.ListOptions{PerPage: 100})
+	if err != nil {
+		return false
+	}
+	for _, o := range mine {
+		if slices.ContainsFunc(orgs, func(want string) bool { return strings.EqualFold(want, o.GetLogin()) }) {
+			return true
+		}
+	}
+	return false
+}
