@@ -162,7 +162,7 @@ func (d *dashboard) fail(c echo.Context, err error) error {
 	if status == 0 || status >= 500 {
 		status = http.StatusInternalServerError
 		d.s.deps.Log.Error("dashboard request failed", slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path), slog.Any("err", err))
+			slog.String("path", c.Request().URL.Path), slog.Any("error", err))
 		msg = "Something went wrong on the server; try again, and check berth's log if it persists."
 	}
 	title := map[int]string{

@@ -53,7 +53,7 @@ func (s *Handler) errorHandler(err error, c echo.Context) {
 	}
 	if status >= 500 {
 		s.deps.Log.Error("request failed", slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path), slog.Any("err", err))
+			slog.String("path", c.Request().URL.Path), slog.Any("error", err))
 		msg = "Internal error."
 	}
 	var body = map[string]string{"error": msg, "code": code}
@@ -63,7 +63,7 @@ func (s *Handler) errorHandler(err error, c echo.Context) {
 		err = c.JSON(status, body)
 	}
 	if err != nil {
-		s.deps.Log.Warn("write error response", slog.Any("err", err))
+		s.deps.Log.Warn("write error response", slog.Any("error", err))
 	}
 }
 

@@ -138,7 +138,7 @@ func (n *notifier) comment(ctx context.Context, client *github.Client, p *store.
 		return
 	}
 	if err := s.deps.DB.SetPRComment(ctx, p.ID, d.PRNumber, c.GetID()); err != nil {
-		log.Warn("remember pull request comment", slog.Any("err", err))
+		log.Warn("remember pull request comment", slog.Any("error", err))
 	}
 }
 

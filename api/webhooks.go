@@ -108,7 +108,7 @@ func (s *Handler) handleGitHubWebhook(c echo.Context) error {
 	status := http.StatusAccepted
 	for _, r := range results {
 		if err := s.deps.DB.RecordDelivery(ctx, r); err != nil {
-			s.deps.Log.Warn("record webhook delivery", slog.Any("err", err))
+			s.deps.Log.Warn("record webhook delivery", slog.Any("error", err))
 		}
 		if r.Outcome == "deployed" || r.Outcome == "retired" {
 			status = http.StatusOK

@@ -67,10 +67,10 @@ func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 	case buildCtx.Err() != nil:
 		em.system("berth is stopping; this build will run again when it restarts.")
 		if err := job.Nak(); err != nil {
-			log.Warn("hand back build job", slog.Any("err", err))
+			log.Warn("hand back build job", slog.Any("error", err))
 		}
 	default:
-		log.Info("build failed", slog.Any("err", err))
+		log.Info("build failed", slog.Any("error", err))
 		em.system("Error: %s", err)
 		p.finish(job, em, queue.Event{State: model.StateError, Error: err.Error()})
 	}
@@ -81,12 +81,12 @@ func (p *Pool) finish(job *queue.Job, em *emitter, ev queue.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := em.state(ctx, ev); err != nil {
-		em.log.Error("publish final state; the job will be retried", slog.Any("err", err))
+		em.log.Error("publish final state; the job will be retried", slog.Any("error", err))
 		job.Nak()
 		return
 	}
 	if err := job.Ack(); err != nil {
-		em.log.Warn("ack build job", slog.Any("err", err))
+		em.log.Warn("ack build job", slog.Any("error", err))
 	}
 }
 

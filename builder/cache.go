@@ -364,7 +364,7 @@ func (c *buildCache) evict() {
 			break
 		}
 		if err := os.RemoveAll(e.dir); err != nil {
-			c.log.Warn("evict build cache", slog.String("dir", e.dir), slog.Any("err", err))
+			c.log.Warn("evict build cache", slog.String("dir", e.dir), slog.Any("error", err))
 			continue
 		}
 		total -= e.size
@@ -417,7 +417,7 @@ func (p *Pool) finishLater(ctx context.Context, u *cacheUse, containerID string,
 			n, names, err := u.save(saveCtx, containerID)
 			cancel()
 			if err != nil {
-				p.log.Warn("save build cache", slog.String("project", u.project), slog.Any("err", err))
+				p.log.Warn("save build cache", slog.String("project", u.project), slog.Any("error", err))
 			} else if len(names) > 0 {
 				p.log.Info("saved build cache", slog.String("project", u.project), slog.String("folders", strings.Join(names, ",")),
 					slog.String("size", humanBytes(n)), slog.Duration("took", time.Since(started)))
@@ -432,7 +432,7 @@ func (p *Pool) finishLater(ctx context.Context, u *cacheUse, containerID string,
 		rmCtx, cancel := context.WithTimeout(bg, 2*time.Minute)
 		defer cancel()
 		if err := p.sb.Remove(rmCtx, containerID); err != nil {
-			p.log.Warn("remove build container", slog.Any("err", err))
+			p.log.Warn("remove build container", slog.Any("error", err))
 		}
 	})
 }

@@ -23,7 +23,7 @@ func (e *emitter) line(stream, text string) {
 	ev := queue.Event{DeploymentID: e.deploymentID, Kind: queue.KindLog, At: time.Now().UTC(), Stream: stream, Text: text}
 	if err := e.queue.PublishEventAsync(ev); err != nil && !e.failed {
 		e.failed = true
-		e.log.Warn("publish log line", slog.String("deployment", e.deploymentID), slog.Any("err", err))
+		e.log.Warn("publish log line", slog.String("deployment", e.deploymentID), slog.Any("error", err))
 	}
 }
 

@@ -81,7 +81,7 @@ func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Store
 func (p *Pool) Start(ctx context.Context) error {
 	n, err := p.sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelRole: "build", sandbox.LabelInstance: p.cfg.Instance})
 	if err != nil {
-		p.log.Warn("remove orphaned build containers", slog.Any("err", err))
+		p.log.Warn("remove orphaned build containers", slog.Any("error", err))
 	} else if n > 0 {
 		p.log.Info("removed orphaned build containers", slog.Int("count", n))
 	}

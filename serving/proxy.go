@@ -66,7 +66,7 @@ func newProxy(addr string, transport http.RoundTripper, log *slog.Logger) http.H
 			if errors.Is(err, context.Canceled) {
 				return // the visitor left
 			}
-			log.Warn("proxy to app server", slog.String("upstream", addr), slog.Any("err", err))
+			log.Warn("proxy to app server", slog.String("upstream", addr), slog.Any("error", err))
 			writePage(w, r, http.StatusBadGateway, "The app did not answer", "This deployment's server could not be reached. Try again in a moment.")
 		},
 	}

@@ -76,7 +76,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d, err := h.hosts.resolve(r.Context(), label, h.resolve)
 	if err != nil {
 		if store.ErrorCode(err) != store.ENOTFOUND {
-			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("err", err))
+			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("error", err))
 			writePage(w, r, http.StatusInternalServerError, "Something went wrong", "berth could not look this address up. Try again in a moment.")
 			return
 		}

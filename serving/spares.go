@@ -144,7 +144,7 @@ func (ss *spareSet) drain() []spare {
 func (s *Servers) park(ctx context.Context, n *nodeServer, reservation chan struct{}) {
 	var sp *spare
 	if err := s.sb.StopServer(ctx, n.containerID); err != nil {
-		s.log.Warn("stop server container; removing it", slog.Any("err", err))
+		s.log.Warn("stop server container; removing it", slog.Any("error", err))
 	} else {
 		sp = &spare{containerID: n.containerID, env: n.env, stopped: time.Now()}
 	}
@@ -175,7 +175,7 @@ func (s *Servers) restartSpare(ctx context.Context, d *store.Deployment, env str
 		err = s.waitHTTP(ctx, srv)
 	}
 	if err != nil {
-		s.log.Warn("restart spare server; starting a new one", slog.String("deployment", d.ID), slog.Any("err", err))
+		s.log.Warn("restart spare server; starting a new one", slog.String("deployment", d.ID), slog.Any("error", err))
 		s.removeContainer(ctx, sp.containerID)
 		return nil, false
 	}
@@ -191,6 +191,6 @@ func (s *Servers) dropSpare(ctx context.Context, deploymentID string) {
 
 func (s *Servers) removeContainer(ctx context.Context, id string) {
 	if err := s.sb.Remove(ctx, id); err != nil {
-		s.log.Warn("remove server container", slog.Any("err", err))
+		s.log.Warn("remove server container", slog.Any("error", err))
 	}
 }

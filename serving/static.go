@@ -38,7 +38,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 	}
 	m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 	if err != nil {
-		h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("err", err))
+		h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
 		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
 		return
 	}
@@ -85,7 +85,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 		if err != nil {
-			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("err", err))
+			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
 			writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
 			return
 		}
@@ -115,7 +115,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 	entry := s.m.Files[name]
 	f, err := h.files.hot(r.Context(), d.ArtifactKey+model.FilesDir+name, name, entry)
 	if err != nil {
-		h.log.Error("open artifact file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("err", err))
+		h.log.Error("open artifact file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("error", err))
 		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from the artifact store.")
 		return
 	}
@@ -191,7 +191,7 @@ func (nopCloser) Close() error { return nil }
 // fileError answers when a cached file could not be read (the disk cache
 // was cleaned under berth's feet, for one).
 func (h *Handler) fileError(w http.ResponseWriter, r *http.Request, d *store.Deployment, name string, err error) {
-	h.log.Error("read cached file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("err", err))
+	h.log.Error("read cached file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("error", err))
 	for _, k := range []string{"Etag", "Content-Encoding", "Vary", "Cache-Control"} {
 		w.Header().Del(k)
 	}
