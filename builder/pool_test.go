@@ -2,6 +2,8 @@ package builder
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -32,6 +34,32 @@ func buildImage(t *testing.T) string {
 	return image
 }
 
+// testInstance returns an instance id of the test's own, so that a pool's
+// start (which removes its instance's build containers) or a cleanup never
+// touches the containers of another test, or of another run of the suite on
+// the same engine.
+func testInstance(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "test-" + hex.EncodeToString(b)
+}
+
+// testLabels labels a container a test runs itself, and removes whatever is
+// left with that label when the test ends.
+func testLabels(t *testing.T, sb *sandbox.Sandbox) map[string]string {
+	t.Helper()
+	instance := testInstance(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelInstance: instance})
+	})
+	return map[string]string{sandbox.LabelRole: "test", sandbox.LabelInstance: instance}
+}
+
 func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
 	t.Helper()
 	q, pool, _ := testPoolWith(t, cfg, nil)
@@ -57,14 +85,19 @@ func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queu
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Instance, cfg.WorkDir = "test", t.TempDir()
+	cfg.Instance, cfg.WorkDir = testInstance(t), t.TempDir()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelInstance: cfg.Instance})
+	})
 	return q, New(cfg, q.Conn(), q.JetStream(), sb, st, secrets, log), st
 }
 
 // events reads the deployment's events until a terminal state or timeout.
 func events(t *testing.T, js jetstream.JetStream, id string) []queue.Event {
 	t.Helper()
-	return eventsWithin(t, js, id, 30*time.Second)
+	return eventsWithin(t, js, id, 2*time.Minute)
 }
 
 func eventsWithin(t *testing.T, js jetstream.JetStream, id string, wait time.Duration) []queue.Event {
@@ -92,7 +125,7 @@ func eventsWithin(t *testing.T, js jetstream.JetStream, id string, wait time.Dur
 
 func waitNotPending(t *testing.T, js jetstream.JetStream, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		pending, err := queue.JobPending(context.Background(), js, id)
 		if err != nil {
 			t.Fatal(err)
@@ -149,7 +182,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	msg, err := cons.Next(jetstream.FetchMaxWait(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
