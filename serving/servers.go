@@ -43,6 +43,7 @@ type Servers struct {
 	transport *http.Transport
 	group     singleflight.Group
 	starts    atomic.Int64 // containers started, for tests and metrics
+	reaps     atomic.Int64 // reaper passes done, for tests
 
 	mu      sync.Mutex
 	running map[string]*nodeServer
@@ -105,6 +106,7 @@ func (s *Servers) Start(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.reap(ctx)
+				s.reaps.Add(1)
 			}
 		}
 	}()
