@@ -322,6 +322,9 @@ func (s *Servers) reap(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, n := range all {
+		if ctx.Err() != nil {
+			return // Close removes the rest
+		}
 		// The engine can take seconds to answer on a busy host, and the
 		// servers before n may have taken as long to stop: whether n is
 		// idle is decided after, and again by forget, under the lock.
@@ -331,7 +334,12 @@ func (s *Servers) reap(ctx context.Context) {
 			continue
 		}
 		if idle || !running {
-			s.forget(ctx, n, map[bool]string{true: "idle", false: "exited"}[idle])
+			// A stop once begun is finished even if Close comes meanwhile:
+			// cut short, it left the container neither kept as a spare
+			// (for Close to remove) nor removed. Close waits for it.
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			s.forget(stopCtx, n, map[bool]string{true: "idle", false: "exited"}[idle])
+			cancel()
 		}
 	}
 }

@@ -413,6 +413,27 @@ func TestCloseRemovesServers(t *testing.T) {
 	}
 }
 
+// TestCloseDuringIdleStop: Close while the reaper is stopping an idle
+// server still leaves no container behind.
+func TestCloseDuringIdleStop(t *testing.T) {
+	env := newTestServers(t, ServersConfig{IdleTimeout: 200 * time.Millisecond, ReapEvery: 50 * time.Millisecond})
+	d := env.deploy("closing")
+	if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
+		t.Fatalf("first request: %d", code)
+	}
+	// The reaper unregisters the server and then stops its container:
+	// Close comes in between, or just after.
+	for deadline := time.Now().Add(2 * time.Minute); env.server(d) != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("idle server not stopped")
+		}
+	}
+	env.servers.Close()
+	if ids := env.containers(t, ""); len(ids) != 0 {
+		t.Errorf("containers left after Close: %v", ids)
+	}
+}
+
 // TestProxyHeadersAndStreaming drives the proxy through a real HTTP server:
 // forwarded headers are set, the visitor's Host kept, hop-by-hop headers
 // dropped both ways, runtime env present, and a streamed body arrives in
