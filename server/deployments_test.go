@@ -125,7 +125,7 @@ func TestCancelTellsWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.mustAPI(t, 200, "POST", "/v1/deployments/"+d.ID+"/cancel", adminToken, nil, nil)
-	if _, err := sub.NextMsg(5 * time.Second); err != nil {
+	if _, err := sub.NextMsg(time.Minute); err != nil {
 		t.Errorf("no cancel message for the worker: %v", err)
 	}
 }
@@ -162,7 +162,7 @@ func TestPromote(t *testing.T) {
 // pendingJob returns the build job queued for a deployment.
 func pendingJob(t *testing.T, h *harness, id string) queue.BuildJob {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s, err := h.Queue.JetStream().Stream(ctx, queue.StreamBuilds)
 	if err != nil {

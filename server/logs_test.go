@@ -239,10 +239,10 @@ func TestFailedBatchLosesNoEvents(t *testing.T) {
 }
 
 // waitSettled waits until the store consumer has applied or dropped every
-// event, and fails the test if that does not happen within 5s.
+// event, and fails the test if that does not happen within a minute.
 func waitSettled(t *testing.T, h *harness) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cons, err := h.Queue.JetStream().Consumer(ctx, queue.StreamEvents, queue.ConsumerStore)
 	if err != nil {
