@@ -131,7 +131,7 @@ func TestServeReadyDeployment(t *testing.T) {
 	// The promotion of a ready production-branch build happens just after
 	// viewers hear "ready"; wait for it (see the report on this ordering).
 	var got projectOut
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for got.ProductionID == "" && time.Now().Before(deadline) {
 		h.mustAPI(t, 200, "GET", "/v1/projects/"+p.ID, adminToken, nil, &got)
 		if got.ProductionID == "" {

@@ -70,7 +70,8 @@ func TestBuildCacheRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sb.Close()
+	t.Cleanup(func() { sb.Close() })
+	labels := testLabels(t, sb)
 	c := newBuildCache(t.TempDir(), 1<<30, sb, log)
 	run := func(script string, files []sandbox.CopyIn) (string, []string) {
 		t.Helper()
@@ -78,7 +79,7 @@ func TestBuildCacheRoundTrip(t *testing.T) {
 		res, err := sb.Run(ctx, sandbox.Spec{
 			Image: image, Cmd: []string{"sh", "-c", "mkdir -p /workspace && cd /workspace && " + script},
 			Env:    []string{"HOME=/root"},
-			Labels: map[string]string{sandbox.LabelRole: "test"},
+			Labels: labels,
 			Files:  files,
 		}, func(l sandbox.Line) { out = append(out, l.Text) })
 		if res.ContainerID != "" {
@@ -179,7 +180,7 @@ func TestBuildCacheWaitsForSave(t *testing.T) {
 	close(saving)
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("restore still waiting after the save ended")
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,7 +19,8 @@ func TestDetectOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sb.Close()
+	t.Cleanup(func() { sb.Close() })
+	labels := testLabels(t, sb)
 	tests := []struct {
 		name      string
 		script    string
@@ -41,7 +42,7 @@ func TestDetectOutput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := sb.Run(context.Background(), sandbox.Spec{
 				Image: image, Cmd: []string{"sh", "-c", "mkdir -p /workspace && cd /workspace && " + tt.script},
-				Labels: map[string]string{sandbox.LabelRole: "test"},
+				Labels: labels,
 			}, nil)
 			if res.ContainerID != "" {
 				defer sb.Remove(context.Background(), res.ContainerID)

@@ -2,6 +2,8 @@ package builder
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"os"
@@ -30,6 +32,32 @@ func buildImage(t *testing.T) string {
 	return image
 }
 
+// testInstance returns an instance id of the test's own, so that a pool's
+// start (which removes its instance's build containers) or a cleanup never
+// touches the containers of another test, or of another run of the suite on
+// the same engine.
+func testInstance(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "test-" + hex.EncodeToString(b)
+}
+
+// testLabels labels a container a test runs itself, and removes whatever is
+// left with that label when the test ends.
+func testLabels(t *testing.T, sb *sandbox.Sandbox) map[string]string {
+	t.Helper()
+	instance := testInstance(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelInstance: instance})
+	})
+	return map[string]string{sandbox.LabelRole: "test", sandbox.LabelInstance: instance}
+}
+
 func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
 	t.Helper()
 	q, pool, _ := testPoolWith(t, cfg, nil)
@@ -55,7 +83,12 @@ func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queu
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Instance, cfg.WorkDir = "test", t.TempDir()
+	cfg.Instance, cfg.WorkDir = testInstance(t), t.TempDir()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelInstance: cfg.Instance})
+	})
 	return q, New(cfg, q.Client(), sb, st, secrets, log), st
 }
 

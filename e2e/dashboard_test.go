@@ -96,7 +96,7 @@ func TestDashboard(t *testing.T) {
 	if marker := evalJS[string](u, `window.berthTestMarker || ""`); marker != "no reload" {
 		t.Error("the deployment page reloaded while the build ran")
 	}
-	u.waitJS(`document.querySelector("h1 .state").textContent === "Ready"`, 10*time.Second)
+	u.waitJS(`document.querySelector("h1 .state").textContent === "Ready"`, time.Minute)
 	u.checkLog(b, id)
 	b.api(http.MethodGet, "/v1/deployments/"+id, nil, &d)
 	if commit := u.text("#commit"); !strings.Contains(commit, d.CommitSHA[:7]) || !strings.Contains(commit, "Initial commit from template") {
@@ -104,7 +104,7 @@ func TestDashboard(t *testing.T) {
 	}
 	// A ready build of the production branch goes live by itself: the page
 	// says so instead of offering to promote it.
-	u.waitJS(`!document.getElementById("production-tag").hidden && document.getElementById("promote").hidden`, 10*time.Second)
+	u.waitJS(`!document.getElementById("production-tag").hidden && document.getElementById("promote").hidden`, time.Minute)
 	if !evalJS[bool](u, `(function(l){ return l.scrollHeight - l.scrollTop - l.clientHeight < 24 })(document.getElementById("log"))`) {
 		t.Error("the log did not follow the new lines to the bottom")
 	}
@@ -180,7 +180,7 @@ func TestDashboard(t *testing.T) {
 
 	// A finished build's page replays the whole log.
 	u.do(chromedp.Navigate(u.base + "/deployments/" + id))
-	u.waitJS(`document.getElementById("log").dataset.done === "ready"`, 30*time.Second)
+	u.waitJS(`document.getElementById("log").dataset.done === "ready"`, 2*time.Minute)
 	u.checkLog(b, id)
 
 	// Phone width: no page is wider than the screen.

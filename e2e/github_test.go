@@ -148,7 +148,7 @@ func TestGitHubWebhooks(t *testing.T) {
 	if len(list) != 1 || list[0].CommitSHA != feature1 {
 		t.Fatalf("deployments after push: %+v", list)
 	}
-	d := b.waitState(list[0].ID, 3*time.Minute, terminal)
+	d := b.waitState(list[0].ID, 10*time.Minute, terminal)
 	if d.State != "ready" {
 		t.Fatalf("push deployment: %+v", d)
 	}
@@ -202,13 +202,13 @@ func TestGitHubWebhooks(t *testing.T) {
 	if len(list) != 3 || list[0].CommitSHA != feature2 || list[1].CommitSHA != feature1 {
 		t.Fatalf("deployments after pull request: %+v", list)
 	}
-	prDeps := []deployment{b.waitState(list[0].ID, 3*time.Minute, terminal), b.waitState(list[1].ID, 3*time.Minute, terminal)}
+	prDeps := []deployment{b.waitState(list[0].ID, 10*time.Minute, terminal), b.waitState(list[1].ID, 10*time.Minute, terminal)}
 	for _, d := range prDeps {
 		if d.State != "ready" {
 			t.Fatalf("pull request deployment: %+v", d)
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool { return len(gh.comments()) >= 3 }) // created, then edited per state
+	waitFor(t, 2*time.Minute, func() bool { return len(gh.comments()) >= 3 }) // created, then edited per state
 	comments := gh.comments()
 	if comments[0].Method != http.MethodPost || !strings.HasSuffix(comments[0].Path, "/issues/"+itoa(number)+"/comments") {
 		t.Fatalf("first comment call: %+v", comments[0])
@@ -254,7 +254,7 @@ func TestGitHubWebhooks(t *testing.T) {
 	if code, body := b.webhook("push", "d-push-main", main, webhookSecret); code != http.StatusOK {
 		t.Fatalf("push to main: %d %s", code, body)
 	}
-	prod := b.waitState(b.deployments(p.ID)[0].ID, 3*time.Minute, terminal)
+	prod := b.waitState(b.deployments(p.ID)[0].ID, 10*time.Minute, terminal)
 	if prod.State != "ready" {
 		t.Fatalf("production deployment: %+v", prod)
 	}

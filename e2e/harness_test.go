@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,12 @@ const adminToken = "e2e-admin-token"
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here skips under -short: building the -race binary
+		// would take minutes for nothing.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "berth-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -29,10 +29,10 @@ func TestKill9DuringBuild(t *testing.T) {
 		t.Fatalf("deploy: %d", code)
 	}
 	// Wait until the build container runs, then kill berth outright.
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for len(buildContainers(t, d.ID, true)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("no build container started within 2 minutes")
+			t.Fatal("no build container started within 5 minutes")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -42,7 +42,7 @@ func TestKill9DuringBuild(t *testing.T) {
 	}
 
 	b2 := startBerth(t, dataDir, env...)
-	got := b2.waitState(d.ID, 5*time.Minute, terminal)
+	got := b2.waitState(d.ID, 10*time.Minute, terminal)
 	if got.State != "ready" || got.Attempt != 2 {
 		t.Fatalf("after restart: state %q attempt %d (%s), want ready on attempt 2", got.State, got.Attempt, got.Error)
 	}
@@ -52,7 +52,7 @@ func TestKill9DuringBuild(t *testing.T) {
 	}
 	// The finished build's container is removed in the background after
 	// "ready" (with its build cache saved first); the orphan went at start.
-	deadline = time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(5 * time.Minute)
 	for len(buildContainers(t, d.ID, false)) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("build containers left behind: %v", buildContainers(t, d.ID, false))

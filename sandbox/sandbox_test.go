@@ -169,7 +169,8 @@ func TestRunTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
-	if d := time.Since(start); d > 15*time.Second {
+	// Well under the script's 60s, with room for a busy engine.
+	if d := time.Since(start); d > 45*time.Second {
 		t.Errorf("took %s to time out after 1s", d)
 	}
 	if res.ContainerID == "" || res.ExitCode != 137 {
@@ -195,7 +196,7 @@ func TestRunCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 15*time.Second {
+	if d := time.Since(start); d > 45*time.Second {
 		t.Errorf("took %s to stop after cancel", d)
 	}
 	if res.ContainerID == "" {

@@ -2,7 +2,8 @@
 # MinIO for berth's S3 tests.
 #
 #   scripts/minio.sh install               go install the pinned MinIO unless it is already there
-#   scripts/minio.sh start DATA_DIR PORT   start it on 127.0.0.1:PORT unless one already answers there,
+#   scripts/minio.sh start DATA_DIR PORT   start it on 127.0.0.1:PORT unless one already answers there
+#                                          (another checkout's: tests make buckets of their own),
 #                                          wait until healthy, print the test env on stdout:
 #                                            eval "$(scripts/minio.sh start /tmp/minio/data 9100)"
 #   scripts/minio.sh stop DATA_DIR         stop the server this script started for DATA_DIR
@@ -43,6 +44,15 @@ healthy() {
 			printf "GET /minio/health/live HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
 			read -r _ code _ <&3 && [[ "$code" == 200 ]]' "$1" 2>/dev/null
 	fi
+}
+
+# wait_healthy PORT SECONDS: true once MinIO answers on PORT within SECONDS.
+wait_healthy() {
+	local deadline=$((SECONDS + $2))
+	until healthy "$1"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.5
+	done
 }
 
 cmd_install() {
@@ -95,6 +105,14 @@ cmd_start() {
 	local deadline=$((SECONDS + timeout_s))
 	until healthy "$port"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$pidfile"
+			# Another checkout's scripts/test may have started one on this
+			# port a moment before us: ours then cannot bind, and theirs will do.
+			if wait_healthy "$port" 10; then
+				log "MinIO (pid $pid) exited, but another MinIO now answers on 127.0.0.1:$port; using it"
+				print_env "$port"
+				return
+			fi
 			tail -n 20 "$logfile" >&2 || true
 			die "MinIO (pid $pid) exited before becoming healthy; log: $logfile"
 		fi
@@ -104,7 +122,12 @@ cmd_start() {
 		fi
 		sleep 0.5
 	done
-	log "MinIO healthy (pid $pid)"
+	if ! kill -0 "$pid" 2>/dev/null; then
+		rm -f "$pidfile"
+		log "MinIO (pid $pid) exited, but another MinIO answers on 127.0.0.1:$port; using it"
+	else
+		log "MinIO healthy (pid $pid)"
+	fi
 	print_env "$port"
 }
 

@@ -44,6 +44,7 @@ type Servers struct {
 	transport *http.Transport
 	group     singleflight.Group
 	starts    atomic.Int64 // containers started, for tests and metrics
+	reaps     atomic.Int64 // reaper passes done, for tests
 
 	mu      sync.Mutex
 	running map[string]*nodeServer
@@ -106,6 +107,7 @@ func (s *Servers) Start(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.reap(ctx)
+				s.reaps.Add(1)
 			}
 		}
 	}()
@@ -314,7 +316,6 @@ func (s *Servers) evictFor(ctx context.Context) {
 
 // reap stops servers idle since IdleTimeout and forgets crashed ones.
 func (s *Servers) reap(ctx context.Context) {
-	cutoff := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
 	s.mu.Lock()
 	all := make([]*nodeServer, 0, len(s.running))
 	for _, n := range s.running {
@@ -322,21 +323,43 @@ func (s *Servers) reap(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, n := range all {
-		idle := n.inflight.Load() == 0 && n.lastUsed.Load() < cutoff
+		if ctx.Err() != nil {
+			return // Close removes the rest
+		}
+		// The engine can take seconds to answer on a busy host, and the
+		// servers before n may have taken as long to stop: whether n is
+		// idle is decided after, and again by forget, under the lock.
 		running, err := s.sb.Running(ctx, n.containerID)
+		idle := s.idle(n)
 		if err != nil && !idle {
 			continue
 		}
 		if idle || !running {
-			s.forget(ctx, n, map[bool]string{true: "idle", false: "exited"}[idle])
+			// A stop once begun is finished even if Close comes meanwhile:
+			// cut short, it left the container neither kept as a spare
+			// (for Close to remove) nor removed. Close waits for it.
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			s.forget(stopCtx, n, map[bool]string{true: "idle", false: "exited"}[idle])
+			cancel()
 		}
 	}
 }
 
-// forget removes n (if it is still the registered server of its deployment).
+// idle reports whether n has no request in flight and none since IdleTimeout.
+func (s *Servers) idle(n *nodeServer) bool {
+	return n.inflight.Load() == 0 && n.lastUsed.Load() < time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
+}
+
+// forget removes n (if it is still the registered server of its deployment
+// and, when why is "idle", still idle: a request may have begun since reap
+// looked).
 func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
 	s.mu.Lock()
 	registered := s.running[n.deploymentID] == n
+	if registered && why == "idle" && !s.idle(n) {
+		s.mu.Unlock()
+		return
+	}
 	var reservation chan struct{}
 	if registered {
 		delete(s.running, n.deploymentID)
@@ -345,6 +368,9 @@ func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
 		}
 	}
 	s.mu.Unlock()
+	if !registered && why == "idle" {
+		return
+	}
 	s.log.Info("stopped server", slog.String("deployment", n.deploymentID), slog.String("reason", why))
 	if reservation != nil {
 		s.park(ctx, n, reservation)
@@ -357,7 +383,7 @@ func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
 // server died is retried once on a fresh server.
 func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
 	for attempt := 0; attempt < 2; attempt++ {
-		n, err := s.get(r.Context(), d)
+		n, err := s.acquire(r.Context(), d)
 		if err != nil {
 			s.log.Error("start server", slog.String("deployment", d.ID), slog.Any("err", err))
 			writePage(w, r, http.StatusBadGateway, "The app's server could not start", "berth could not start this deployment's server. Its logs are in berth's log.")
@@ -365,7 +391,6 @@ func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Dep
 		}
 		retry := attempt == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 		failed := &upstreamFailure{}
-		n.inflight.Add(1)
 		n.touch()
 		n.proxy.ServeHTTP(w, r.WithContext(withFailure(r.Context(), failed, retry)))
 		n.touch()
@@ -380,6 +405,31 @@ func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Dep
 		}
 		if errors.Is(r.Context().Err(), context.Canceled) {
 			return
+		}
+	}
+}
+
+// acquire returns d's running server with the request counted in its
+// inflight, which keeps reap and evictFor from stopping it. Counting in
+// happens before the lock that checks the server is still registered, and
+// both stop it under that lock after seeing no request: so either they see
+// this request, or this request sees the server gone and gets another.
+func (s *Servers) acquire(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+	for {
+		n, err := s.get(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		n.inflight.Add(1)
+		s.mu.Lock()
+		registered := s.running[d.ID] == n
+		s.mu.Unlock()
+		if registered {
+			return n, nil
+		}
+		n.inflight.Add(-1)
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 	}
 }
