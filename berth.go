@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/apps"
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
 	"github.com/berth-dev/berth/deploys"
@@ -33,12 +34,12 @@ type Main struct {
 	db        *store.DB
 	queue     *queue.Queue
 	sandbox   *sandbox.Sandbox
-	artifacts artifacts.Store
+	artifacts artifacts.Bucket
 	deploys   *deploys.Lifecycle
 	pool      *builder.Pool
 	serving   *serving.Handler
-	servers   *serving.Servers
-	api    *api.Handler
+	apps      *apps.Manager
+	api       *api.Handler
 	listener  net.Listener
 	front     *serving.FrontDoor
 	publicURL string
@@ -126,7 +127,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	m.servers = serving.NewServers(serving.ServersConfig{
+	m.apps = apps.New(apps.Config{
 		Image:       cfg.RuntimeImage,
 		Instance:    instance,
 		IdleTimeout: cfg.ServerIdle,
@@ -134,11 +135,11 @@ func (m *Main) Run(ctx context.Context) error {
 		Limits:      sandbox.Limits{MemoryBytes: cfg.ServerMemoryMB << 20, NanoCPUs: 1e9, PidsLimit: 1024},
 		Env:         m.deploys.RuntimeEnv,
 	}, m.sandbox, m.artifacts, m.log)
-	if err := m.servers.Start(ctx); err != nil {
+	if err := m.apps.Start(ctx); err != nil {
 		return err
 	}
 	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"],
-		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.servers, m.log); err != nil {
+		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
 		return err
 	}
 
@@ -213,8 +214,8 @@ func (m *Main) Close() error {
 	if m.pool != nil {
 		m.pool.Close()
 	}
-	if m.servers != nil {
-		m.servers.Close()
+	if m.apps != nil {
+		m.apps.Close()
 	}
 	if m.sandbox != nil {
 		m.sandbox.Close()
@@ -264,7 +265,7 @@ func (m *Main) forgetDeployments(ids []string) {
 func (m *Main) retireDeployments(ids []string) {
 	m.serving.Invalidate()
 	for _, id := range ids {
-		m.servers.Stop(id)
+		m.apps.Stop(id)
 	}
 }
 

@@ -38,7 +38,7 @@ type harness struct {
 	DB        *store.DB
 	Queue     *queue.Queue
 	Box       *secretbox.Box
-	Artifacts artifacts.Store
+	Artifacts artifacts.Bucket
 	Deploys   *deploys.Lifecycle
 	Server    *api.Handler
 	Logs      *testLogWriter

@@ -19,7 +19,7 @@ type Local struct {
 	dir string
 }
 
-var _ Store = (*Local)(nil)
+var _ Bucket = (*Local)(nil)
 
 // NewLocal stores objects as files under dir (created 0o755). Keys are validated: no "..", no
 // leading "/", no empty segments, no backslashes -> error. Writes are atomic (temp file + rename in the same dir).

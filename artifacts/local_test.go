@@ -16,7 +16,7 @@ func TestLocal(t *testing.T) {
 	if s.Name() != "local" {
 		t.Errorf("Name = %q", s.Name())
 	}
-	testStore(t, s)
+	testBucket(t, s)
 }
 
 // TestLocalNoTraversal: rejected keys write nothing outside the store's directory.

@@ -65,7 +65,7 @@ func BuildManifest(dir, outputType string) (*Manifest, error) {
 }
 
 // PutManifest uploads m as prefix + model.ManifestName.
-func PutManifest(ctx context.Context, s Store, prefix string, m *Manifest) error {
+func PutManifest(ctx context.Context, s Bucket, prefix string, m *Manifest) error {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
@@ -77,7 +77,7 @@ func PutManifest(ctx context.Context, s Store, prefix string, m *Manifest) error
 }
 
 // GetManifest downloads and decodes prefix + model.ManifestName.
-func GetManifest(ctx context.Context, s Store, prefix string) (*Manifest, error) {
+func GetManifest(ctx context.Context, s Bucket, prefix string) (*Manifest, error) {
 	rc, _, err := s.Get(ctx, prefix+model.ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("get manifest: %w", err)

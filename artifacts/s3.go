@@ -26,7 +26,7 @@ type S3 struct {
 	bucket string
 }
 
-var _ Store = (*S3)(nil)
+var _ Bucket = (*S3)(nil)
 
 // unknownSizePartSize bounds the memory of a Put with size -1: minio-go otherwise buffers
 // parts of ~537 MiB, sized for a 5 TiB object. 16 MiB parts still allow 160 GB.

@@ -74,7 +74,7 @@ func TestS3(t *testing.T) {
 	if s.Name() != "s3" {
 		t.Errorf("Name = %q", s.Name())
 	}
-	testStore(t, s)
+	testBucket(t, s)
 }
 
 // TestS3ContentType: the content type given to Put is the one the bucket serves back.

@@ -18,7 +18,7 @@ import (
 // `parallel` uploads in flight (errgroup with SetLimit), content type from ContentType.
 // Symlinks inside dir are skipped (never followed). Returns files and bytes uploaded.
 // Cancelling ctx stops it promptly.
-func UploadDir(ctx context.Context, s Store, dir, prefix string, parallel int) (files int, bytes int64, err error) {
+func UploadDir(ctx context.Context, s Bucket, dir, prefix string, parallel int) (files int, bytes int64, err error) {
 	// Walking and opening through an os.Root means a path swapped for a symlink after the
 	// walk still cannot reach outside dir.
 	root, err := os.OpenRoot(dir)
@@ -68,7 +68,7 @@ func UploadDir(ctx context.Context, s Store, dir, prefix string, parallel int) (
 
 // uploadFile uploads one walked file, refusing it if it is no longer the regular file the
 // walk saw.
-func uploadFile(ctx context.Context, s Store, fsys fs.FS, d fs.DirEntry, rel, key string) (int64, error) {
+func uploadFile(ctx context.Context, s Bucket, fsys fs.FS, d fs.DirEntry, rel, key string) (int64, error) {
 	walked, err := d.Info()
 	if err != nil {
 		return 0, fmt.Errorf("upload %s: %w", rel, err)

@@ -39,7 +39,7 @@ func TestContentType(t *testing.T) {
 
 // recordingStore is the real store, remembering the content type of every Put.
 type recordingStore struct {
-	Store
+	Bucket
 	mu    sync.Mutex
 	types map[string]string
 }
@@ -48,7 +48,7 @@ func (r *recordingStore) Put(ctx context.Context, key string, rd io.Reader, size
 	r.mu.Lock()
 	r.types[key] = contentType
 	r.mu.Unlock()
-	return r.Store.Put(ctx, key, rd, size, contentType)
+	return r.Bucket.Put(ctx, key, rd, size, contentType)
 }
 
 // writeTree creates files (relative path -> content) under dir.
@@ -65,7 +65,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func testUploadDir(t *testing.T, s Store) {
+func testUploadDir(t *testing.T, s Bucket) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"index.html":                 "<h1>hi</h1>",
@@ -99,7 +99,7 @@ func testUploadDir(t *testing.T, s Store) {
 		}
 	}
 
-	rec := &recordingStore{Store: s, types: map[string]string{}}
+	rec := &recordingStore{Bucket: s, types: map[string]string{}}
 	n, size, err := UploadDir(t.Context(), rec, dir, "up/", 4)
 	if err != nil {
 		t.Fatalf("UploadDir: %v", err)
@@ -136,7 +136,7 @@ func testUploadDir(t *testing.T, s Store) {
 // limitStore is the real store, holding every Put until `limit` are in flight at once.
 // If UploadDir never reaches the limit, the held Puts fail after a timeout.
 type limitStore struct {
-	Store
+	Bucket
 	limit int
 	full  chan struct{}
 
@@ -164,17 +164,17 @@ func (l *limitStore) Put(ctx context.Context, key string, r io.Reader, size int6
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("put %s: never saw %d uploads in flight", key, l.limit)
 	}
-	return l.Store.Put(ctx, key, r, size, contentType)
+	return l.Bucket.Put(ctx, key, r, size, contentType)
 }
 
-func testUploadDirParallelLimit(t *testing.T, s Store) {
+func testUploadDirParallelLimit(t *testing.T, s Bucket) {
 	dir := t.TempDir()
 	files := map[string]string{}
 	for i := range 12 {
 		files[fmt.Sprintf("f%02d.txt", i)] = "x"
 	}
 	writeTree(t, dir, files)
-	ls := &limitStore{Store: s, limit: 3, full: make(chan struct{})}
+	ls := &limitStore{Bucket: s, limit: 3, full: make(chan struct{})}
 	n, _, err := UploadDir(t.Context(), ls, dir, "par/", 3)
 	if err != nil || n != 12 {
 		t.Fatalf("UploadDir = %d, %v", n, err)
@@ -186,7 +186,7 @@ func testUploadDirParallelLimit(t *testing.T, s Store) {
 
 // cancelStore is the real store, cancelling the upload's context at the n-th Put.
 type cancelStore struct {
-	Store
+	Bucket
 	mu     sync.Mutex
 	calls  int
 	at     int
@@ -200,10 +200,10 @@ func (c *cancelStore) Put(ctx context.Context, key string, r io.Reader, size int
 		c.cancel()
 	}
 	c.mu.Unlock()
-	return c.Store.Put(ctx, key, r, size, contentType)
+	return c.Bucket.Put(ctx, key, r, size, contentType)
 }
 
-func testUploadDirCancel(t *testing.T, s Store) {
+func testUploadDirCancel(t *testing.T, s Bucket) {
 	dir := t.TempDir()
 	files := map[string]string{}
 	for i := range 200 {
@@ -222,7 +222,7 @@ func testUploadDirCancel(t *testing.T, s Store) {
 
 	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
-	cs := &cancelStore{Store: s, at: 10, cancel: cancel}
+	cs := &cancelStore{Bucket: s, at: 10, cancel: cancel}
 	start := time.Now()
 	n, _, err := UploadDir(ctx, cs, dir, "cancel-during/", 2)
 	if !errors.Is(err, context.Canceled) {

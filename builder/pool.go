@@ -38,7 +38,7 @@ type Pool struct {
 	cfg     Config
 	queue   *queue.Client
 	sb      *sandbox.Sandbox
-	store   artifacts.Store
+	store   artifacts.Bucket
 	secrets *secretbox.Box
 	log     *slog.Logger
 	cache   *buildCache // nil: builds keep no cache
@@ -58,7 +58,7 @@ var (
 )
 
 // New returns a pool; Start runs it.
-func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Store, secrets *secretbox.Box, log *slog.Logger) *Pool {
+func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Bucket, secrets *secretbox.Box, log *slog.Logger) *Pool {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
 	}

@@ -66,7 +66,7 @@ func testPool(t *testing.T, cfg Config) (*queue.Queue, *Pool) {
 
 // testPoolWith is testPool with a secret box, also returning the artifact
 // store.
-func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queue, *Pool, artifacts.Store) {
+func testPoolWith(t *testing.T, cfg Config, secrets *secretbox.Box) (*queue.Queue, *Pool, artifacts.Bucket) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q, err := queue.Start(context.Background(), queue.Config{Dir: t.TempDir()}, log)

@@ -12,10 +12,10 @@ import (
 	"github.com/docker/go-connections/nat"
 )
 
-// StopServer kills a server container's processes and keeps the container,
-// with the files copied into it, so that RestartServer can run it again
+// StopApp kills a server container's processes and keeps the container,
+// with the files copied into it, so that RestartApp can run it again
 // without copying anything. It returns once the container has stopped.
-func (s *Sandbox) StopServer(ctx context.Context, containerID string) error {
+func (s *Sandbox) StopApp(ctx context.Context, containerID string) error {
 	waitC, errC := s.docker.ContainerWait(ctx, containerID, container.WaitConditionNotRunning)
 	if err := s.docker.ContainerKill(ctx, containerID, "KILL"); err != nil && !cerrdefs.IsConflict(err) {
 		// Conflict: it is not running, which is what we want.
@@ -31,20 +31,20 @@ func (s *Sandbox) StopServer(ctx context.Context, containerID string) error {
 	}
 }
 
-// RestartServer starts a stopped server container again and returns the
-// loopback address its port is now published on. Like StartServer, it does
+// RestartApp starts a stopped server container again and returns the
+// loopback address its port is now published on. Like StartApp, it does
 // not wait for the server to answer.
-func (s *Sandbox) RestartServer(ctx context.Context, containerID string, port int) (Server, error) {
+func (s *Sandbox) RestartApp(ctx context.Context, containerID string, port int) (App, error) {
 	if err := s.docker.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
-		return Server{}, fmt.Errorf("restart server container %s: %w", shortID(containerID), err)
+		return App{}, fmt.Errorf("restart server container %s: %w", shortID(containerID), err)
 	}
 	info, err := s.docker.ContainerInspect(ctx, containerID)
 	if err != nil {
-		return Server{}, fmt.Errorf("inspect server container: %w", err)
+		return App{}, fmt.Errorf("inspect server container: %w", err)
 	}
 	p := nat.Port(strconv.Itoa(port) + "/tcp")
 	if info.NetworkSettings == nil || len(info.NetworkSettings.Ports[p]) == 0 {
-		return Server{}, errors.New("server container has no published port")
+		return App{}, errors.New("server container has no published port")
 	}
-	return Server{ContainerID: containerID, Addr: net.JoinHostPort("127.0.0.1", info.NetworkSettings.Ports[p][0].HostPort)}, nil
+	return App{ContainerID: containerID, Addr: net.JoinHostPort("127.0.0.1", info.NetworkSettings.Ports[p][0].HostPort)}, nil
 }

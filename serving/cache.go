@@ -25,7 +25,7 @@ const maxManifests = 512
 // memory too. Artifacts never change once ready, so entries never go stale.
 type fileCache struct {
 	dir      string
-	store    artifacts.Store
+	store    artifacts.Bucket
 	group    singleflight.Group
 	hotFiles *hotCache    // representations of hot files, small ones in memory
 	hdr      headerValues // constant header values, shared by every answer
@@ -63,7 +63,7 @@ func (s *site) meta(name string) *fileMeta {
 
 // newFileCache keeps files under dir and holds up to memBytes of hot file
 // bytes in memory (0: DefaultMemoryCacheBytes).
-func newFileCache(dir string, st artifacts.Store, memBytes int64) (*fileCache, error) {
+func newFileCache(dir string, st artifacts.Bucket, memBytes int64) (*fileCache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}

@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/berth-dev/berth/apps"
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/page"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
@@ -25,26 +27,26 @@ type Config struct {
 
 // Handler serves deployment hosts.
 type Handler struct {
-	cfg     Config
-	db      *store.DB
-	store   artifacts.Store
-	log     *slog.Logger
-	files   *fileCache
-	hosts   *hostCache
-	servers *Servers // nil: server-rendered deployments cannot be served
-	suffix  string
+	cfg    Config
+	db     *store.DB
+	store  artifacts.Bucket
+	log    *slog.Logger
+	files  *fileCache
+	hosts  *hostCache
+	apps   *apps.Manager // nil: server-rendered deployments cannot be served
+	suffix string
 }
 
 var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
 
 // New returns a handler. servers may be nil when no Docker engine is there
 // to run server-rendered deployments.
-func New(cfg Config, db *store.DB, st artifacts.Store, servers *Servers, log *slog.Logger) (*Handler, error) {
+func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log *slog.Logger) (*Handler, error) {
 	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), servers: servers,
+	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), apps: apps,
 		suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
 }
 
@@ -77,27 +79,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if store.ErrorCode(err) != store.ENOTFOUND {
 			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("error", err))
-			writePage(w, r, http.StatusInternalServerError, "Something went wrong", "berth could not look this address up. Try again in a moment.")
+			page.Write(w, r, http.StatusInternalServerError, "Something went wrong", "berth could not look this address up. Try again in a moment.")
 			return
 		}
-		writePage(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
+		page.Write(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
 		return
 	}
 	if d.Retired {
-		writePage(w, r, http.StatusGone, "This preview was closed", "Its pull request was closed, so it is no longer served.")
+		page.Write(w, r, http.StatusGone, "This preview was closed", "Its pull request was closed, so it is no longer served.")
 		return
 	}
 	switch d.State {
 	case model.StateReady:
 	case model.StateError:
-		writePage(w, r, http.StatusNotFound, "This deployment failed", "Its build did not succeed, so there is nothing to serve. See the build log for why.")
+		page.Write(w, r, http.StatusNotFound, "This deployment failed", "Its build did not succeed, so there is nothing to serve. See the build log for why.")
 		return
 	case model.StateCancelled:
-		writePage(w, r, http.StatusNotFound, "This deployment was cancelled", "It was stopped before it finished building.")
+		page.Write(w, r, http.StatusNotFound, "This deployment was cancelled", "It was stopped before it finished building.")
 		return
 	default:
 		w.Header().Set("Refresh", "5")
-		writePage(w, r, http.StatusServiceUnavailable, "Building…", "This deployment is "+d.State+". The page reloads by itself when it is ready.")
+		page.Write(w, r, http.StatusServiceUnavailable, "Building…", "This deployment is "+d.State+". The page reloads by itself when it is ready.")
 		return
 	}
 	if model.IsServer(d.OutputType) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/page"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
@@ -33,13 +34,13 @@ const (
 func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writePage(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Static deployments answer GET and HEAD only.")
+		page.Write(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Static deployments answer GET and HEAD only.")
 		return
 	}
 	m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 	if err != nil {
 		h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
-		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
+		page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
 		return
 	}
 	urlPath := r.URL.Path
@@ -75,7 +76,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 		h.serveFile(w, r, d, m, "404.html", http.StatusNotFound)
 		return
 	}
-	writePage(w, r, http.StatusNotFound, "Page not found", "This deployment has no file at "+clean+".")
+	page.Write(w, r, http.StatusNotFound, "Page not found", "This deployment has no file at "+clean+".")
 }
 
 // serveApp serves a server-rendered deployment: its static assets
@@ -86,7 +87,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 		m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 		if err != nil {
 			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
-			writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
+			page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
 			return
 		}
 		rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
@@ -95,11 +96,11 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 			return
 		}
 	}
-	if h.servers == nil {
-		writePage(w, r, http.StatusServiceUnavailable, "Server-rendered apps are unavailable", "This berth has no container engine to run the app's server.")
+	if h.apps == nil {
+		page.Write(w, r, http.StatusServiceUnavailable, "Server-rendered apps are unavailable", "This berth has no container engine to run the app's server.")
 		return
 	}
-	h.servers.ServeHTTP(w, r, d)
+	h.apps.ServeHTTP(w, r, d)
 }
 
 func has(s *site, name string) bool {
@@ -116,7 +117,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 	f, err := h.files.hot(r.Context(), d.ArtifactKey+model.FilesDir+name, name, entry)
 	if err != nil {
 		h.log.Error("open artifact file", slog.String("deployment", d.ID), slog.String("file", name), slog.Any("error", err))
-		writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from the artifact store.")
+		page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from the artifact store.")
 		return
 	}
 	meta := s.meta(name)
@@ -195,7 +196,7 @@ func (h *Handler) fileError(w http.ResponseWriter, r *http.Request, d *store.Dep
 	for _, k := range []string{"Etag", "Content-Encoding", "Vary", "Cache-Control"} {
 		w.Header().Del(k)
 	}
-	writePage(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from berth's cache.")
+	page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from berth's cache.")
 }
 
 // isHashed reports whether a file name carries a content hash, so it can be

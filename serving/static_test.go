@@ -29,7 +29,7 @@ import (
 type staticHarness struct {
 	h     *Handler
 	db    *store.DB
-	st    artifacts.Store
+	st    artifacts.Bucket
 	owner string
 	cache string
 }

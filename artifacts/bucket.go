@@ -24,12 +24,13 @@ type Object struct {
 	ModTime time.Time
 }
 
-// Store holds build artifacts under slash-separated keys.
+// Bucket holds build artifacts under slash-separated keys: an S3 bucket, or a
+// local directory laid out like one.
 //
 // Prefixes are raw string prefixes, as in S3: "a/b" matches "a/b/c" and "a/bc".
 // Both implementations validate keys the same way, so a key that works with one works
 // with the other.
-type Store interface {
+type Bucket interface {
 	// Put writes the object; size -1 means unknown.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Get opens the object; ErrNotFound when missing.

@@ -1,4 +1,4 @@
-package serving
+package apps
 
 import (
 	"archive/tar"
@@ -73,13 +73,13 @@ func requireDocker(t *testing.T) string {
 }
 
 type serversEnv struct {
-	servers  *Servers
+	servers  *Manager
 	sb       *sandbox.Sandbox
 	instance string
 	deploy   func(id string) *store.Deployment
 }
 
-func newTestServers(t *testing.T, cfg ServersConfig) serversEnv {
+func newTestServers(t *testing.T, cfg Config) serversEnv {
 	t.Helper()
 	cfg.Image = requireDocker(t)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
@@ -104,7 +104,7 @@ func newTestServers(t *testing.T, cfg ServersConfig) serversEnv {
 	bundle := buf.Bytes()
 	cfg.Instance = "test-" + store.NewID(4)
 	cfg.Env = func(context.Context, *store.Deployment) ([]string, error) { return []string{"GREETING=hello"}, nil }
-	s := NewServers(cfg, sb, st, log)
+	s := New(cfg, sb, st, log)
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func (env serversEnv) waitReaps(t *testing.T, n int64) {
 }
 
 // server returns d's registered server, or nil.
-func (env serversEnv) server(d *store.Deployment) *nodeServer {
+func (env serversEnv) server(d *store.Deployment) *app {
 	env.servers.mu.Lock()
 	defer env.servers.mu.Unlock()
 	return env.servers.running[d.ID]
@@ -176,7 +176,7 @@ func (env serversEnv) server(d *store.Deployment) *nodeServer {
 
 // release ends the app's held responses, asking the container directly so
 // that the idle clock is not touched, and reports how many it ended.
-func release(t *testing.T, n *nodeServer) string {
+func release(t *testing.T, n *app) string {
 	t.Helper()
 	res, err := http.Get("http://" + n.addr + "/release")
 	if err != nil {
@@ -196,7 +196,7 @@ func (env serversEnv) waitStopped(t *testing.T, containerID string) {
 	})
 }
 
-func get(t *testing.T, s *Servers, d *store.Deployment, path string) (int, map[string]any) {
+func get(t *testing.T, s *Manager, d *store.Deployment, path string) (int, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "http://app.localhost"+path, nil)
 	rec := httptest.NewRecorder()
@@ -207,7 +207,7 @@ func get(t *testing.T, s *Servers, d *store.Deployment, path string) (int, map[s
 }
 
 func TestColdStartSingleflight(t *testing.T) {
-	env := newTestServers(t, ServersConfig{})
+	env := newTestServers(t, Config{})
 	d := env.deploy("single")
 	var wg sync.WaitGroup
 	codes := make([]int, 100)
@@ -237,7 +237,7 @@ func TestColdStartSingleflight(t *testing.T) {
 // sooner than the idle timeout after the last one.
 func TestIdleReapCountsFromLastRequest(t *testing.T) {
 	const idle = 2 * time.Second
-	env := newTestServers(t, ServersConfig{IdleTimeout: idle, ReapEvery: 100 * time.Millisecond})
+	env := newTestServers(t, Config{IdleTimeout: idle, ReapEvery: 100 * time.Millisecond})
 	d := env.deploy("idle")
 	began := time.Now()
 	if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
@@ -277,7 +277,7 @@ func TestIdleReapCountsFromLastRequest(t *testing.T) {
 // idle timeout keeps its server; the idle clock starts again when it ends.
 func TestIdleClockCountsFromRequestEnd(t *testing.T) {
 	const idle = 2 * time.Second
-	env := newTestServers(t, ServersConfig{IdleTimeout: idle, ReapEvery: 100 * time.Millisecond})
+	env := newTestServers(t, Config{IdleTimeout: idle, ReapEvery: 100 * time.Millisecond})
 	d := env.deploy("long")
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.servers.ServeHTTP(w, r, d) }))
 	defer front.Close()
@@ -323,7 +323,7 @@ func TestIdleClockCountsFromRequestEnd(t *testing.T) {
 // again from its stopped container, files and all; once the runtime
 // environment changed, a new container is made instead.
 func TestIdleServerRestartsFromSpare(t *testing.T) {
-	env := newTestServers(t, ServersConfig{IdleTimeout: 500 * time.Millisecond, ReapEvery: 100 * time.Millisecond})
+	env := newTestServers(t, Config{IdleTimeout: 500 * time.Millisecond, ReapEvery: 100 * time.Millisecond})
 	d := env.deploy("spare")
 	waitReaped := func() {
 		t.Helper()
@@ -366,7 +366,7 @@ func TestIdleServerRestartsFromSpare(t *testing.T) {
 }
 
 func TestCrashedServerRestarts(t *testing.T) {
-	env := newTestServers(t, ServersConfig{ReapEvery: time.Hour})
+	env := newTestServers(t, Config{ReapEvery: time.Hour})
 	d := env.deploy("crash")
 	if code, _ := get(t, env.servers, d, "/crash"); code != http.StatusOK {
 		t.Fatalf("crash request: %d", code)
@@ -384,7 +384,7 @@ func TestCrashedServerRestarts(t *testing.T) {
 }
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
-	env := newTestServers(t, ServersConfig{MaxRunning: 1})
+	env := newTestServers(t, Config{MaxRunning: 1})
 	a, b := env.deploy("lru-a"), env.deploy("lru-b")
 	get(t, env.servers, a, "/")
 	get(t, env.servers, b, "/")
@@ -402,7 +402,7 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 // TestCloseRemovesServers: running servers and the stopped spares of
 // evicted ones are all removed.
 func TestCloseRemovesServers(t *testing.T) {
-	env := newTestServers(t, ServersConfig{MaxRunning: 1})
+	env := newTestServers(t, Config{MaxRunning: 1})
 	get(t, env.servers, env.deploy("close-a"), "/")
 	get(t, env.servers, env.deploy("close-b"), "/")
 	if n := len(env.containers(t, "")); n != 2 {
@@ -417,7 +417,7 @@ func TestCloseRemovesServers(t *testing.T) {
 // TestCloseDuringIdleStop: Close while the reaper is stopping an idle
 // server still leaves no container behind.
 func TestCloseDuringIdleStop(t *testing.T) {
-	env := newTestServers(t, ServersConfig{IdleTimeout: 200 * time.Millisecond, ReapEvery: 50 * time.Millisecond})
+	env := newTestServers(t, Config{IdleTimeout: 200 * time.Millisecond, ReapEvery: 50 * time.Millisecond})
 	d := env.deploy("closing")
 	if code, _ := get(t, env.servers, d, "/"); code != http.StatusOK {
 		t.Fatalf("first request: %d", code)
@@ -440,7 +440,7 @@ func TestCloseDuringIdleStop(t *testing.T) {
 // dropped both ways, runtime env present, and a streamed body arrives in
 // pieces.
 func TestProxyHeadersAndStreaming(t *testing.T) {
-	env := newTestServers(t, ServersConfig{})
+	env := newTestServers(t, Config{})
 	d := env.deploy("proxy")
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.servers.ServeHTTP(w, r, d) }))
 	defer front.Close()
@@ -493,7 +493,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // ways, HEAD is passed as HEAD, and a POST to a server that died gets a
 // clear 502 page at once (POST is not retried), never a hang.
 func TestProxyUpgradeAndErrors(t *testing.T) {
-	env := newTestServers(t, ServersConfig{ReapEvery: time.Hour})
+	env := newTestServers(t, Config{ReapEvery: time.Hour})
 	d := env.deploy("upgrade")
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.servers.ServeHTTP(w, r, d) }))
 	defer front.Close()
@@ -541,7 +541,7 @@ func TestProxyUpgradeAndErrors(t *testing.T) {
 // TestRestartRemovesLeftoverServers: servers left by a berth that died are
 // found by their labels when the next one starts, and removed.
 func TestRestartRemovesLeftoverServers(t *testing.T) {
-	env := newTestServers(t, ServersConfig{})
+	env := newTestServers(t, Config{})
 	get(t, env.servers, env.deploy("leftover"), "/")
 	if n := len(env.containers(t, "leftover")); n != 1 {
 		t.Fatalf("%d containers, want 1", n)
@@ -553,7 +553,7 @@ func TestRestartRemovesLeftoverServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	next := NewServers(ServersConfig{Image: env.servers.cfg.Image, Instance: env.instance}, sb, env.servers.store, log)
+	next := New(Config{Image: env.servers.cfg.Image, Instance: env.instance}, sb, env.servers.store, log)
 	if err := next.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package serving
+package apps
 
 import (
 	"compress/gzip"
@@ -16,13 +16,14 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/page"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/store"
 )
 
-// ServersConfig configures the Node servers of server-rendered deployments.
-type ServersConfig struct {
+// Config configures the Node servers of server-rendered deployments.
+type Config struct {
 	Image        string
 	Instance     string
 	IdleTimeout  time.Duration  // stop a server this long after its last request (default 10m)
@@ -36,10 +37,10 @@ type ServersConfig struct {
 
 // Servers starts a deployment's Node server on its first request, proxies
 // to it, and stops it when idle, when evicted, or at shutdown.
-type Servers struct {
-	cfg       ServersConfig
+type Manager struct {
+	cfg       Config
 	sb        *sandbox.Sandbox
-	store     artifacts.Store
+	store     artifacts.Bucket
 	log       *slog.Logger
 	transport *http.Transport
 	group     singleflight.Group
@@ -47,15 +48,15 @@ type Servers struct {
 	reaps     atomic.Int64 // reaper passes done, for tests
 
 	mu      sync.Mutex
-	running map[string]*nodeServer
+	running map[string]*app
 	spares  *spareSet // stopped containers of idle servers, started again on demand
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// nodeServer is one running server container.
-type nodeServer struct {
+// app is one running server container.
+type app struct {
 	deploymentID string
 	containerID  string
 	addr         string
@@ -65,10 +66,10 @@ type nodeServer struct {
 	inflight     atomic.Int64
 }
 
-func (n *nodeServer) touch() { n.lastUsed.Store(time.Now().UnixNano()) }
+func (n *app) touch() { n.lastUsed.Store(time.Now().UnixNano()) }
 
 // NewServers returns a manager; Start runs its reaper.
-func NewServers(cfg ServersConfig, sb *sandbox.Sandbox, st artifacts.Store, log *slog.Logger) *Servers {
+func New(cfg Config, sb *sandbox.Sandbox, st artifacts.Bucket, log *slog.Logger) *Manager {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}
@@ -81,16 +82,16 @@ func NewServers(cfg ServersConfig, sb *sandbox.Sandbox, st artifacts.Store, log 
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
-	return &Servers{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*nodeServer{},
+	return &Manager{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*app{},
 		spares: newSpareSet(2 * cfg.MaxRunning)}
 }
 
 // Start removes server containers a previous run of this instance left
 // (found by label; they start again on demand) and starts the reaper.
-func (s *Servers) Start(ctx context.Context) error {
+func (s *Manager) Start(ctx context.Context) error {
 	n, err := s.sb.RemoveLabelled(ctx, map[string]string{sandbox.LabelRole: "server", sandbox.LabelInstance: s.cfg.Instance})
 	if err != nil {
-		s.log.Warn("remove leftover server containers", slog.Any("err", err))
+		s.log.Warn("remove leftover server containers", slog.Any("error", err))
 	} else if n > 0 {
 		s.log.Info("removed leftover server containers", slog.Int("count", n))
 	}
@@ -115,17 +116,17 @@ func (s *Servers) Start(ctx context.Context) error {
 }
 
 // Close stops the reaper and removes every server container.
-func (s *Servers) Close() {
+func (s *Manager) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
 	s.wg.Wait()
 	s.mu.Lock()
-	all := make([]*nodeServer, 0, len(s.running))
+	all := make([]*app, 0, len(s.running))
 	for _, n := range s.running {
 		all = append(all, n)
 	}
-	s.running = map[string]*nodeServer{}
+	s.running = map[string]*app{}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -149,10 +150,10 @@ func (s *Servers) Close() {
 }
 
 // Starts reports how many server containers were started.
-func (s *Servers) Starts() int64 { return s.starts.Load() }
+func (s *Manager) Starts() int64 { return s.starts.Load() }
 
 // Running reports the container id of deploymentID's server, if it runs.
-func (s *Servers) Running(deploymentID string) (string, bool) {
+func (s *Manager) Running(deploymentID string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.running[deploymentID]
@@ -163,7 +164,7 @@ func (s *Servers) Running(deploymentID string) (string, bool) {
 }
 
 // Stop removes deploymentID's server, if it runs.
-func (s *Servers) Stop(deploymentID string) {
+func (s *Manager) Stop(deploymentID string) {
 	s.mu.Lock()
 	n, ok := s.running[deploymentID]
 	s.mu.Unlock()
@@ -177,7 +178,7 @@ func (s *Servers) Stop(deploymentID string) {
 
 // get returns the deployment's server, starting it if needed; concurrent
 // callers for one deployment share one start.
-func (s *Servers) get(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+func (s *Manager) get(ctx context.Context, d *store.Deployment) (*app, error) {
 	s.mu.Lock()
 	n, ok := s.running[d.ID]
 	s.mu.Unlock()
@@ -196,10 +197,10 @@ func (s *Servers) get(ctx context.Context, d *store.Deployment) (*nodeServer, er
 	if err != nil {
 		return nil, err
 	}
-	return v.(*nodeServer), nil
+	return v.(*app), nil
 }
 
-func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+func (s *Manager) start(ctx context.Context, d *store.Deployment) (*app, error) {
 	s.evictFor(ctx)
 	env, err := s.cfg.Env(ctx, d)
 	if err != nil {
@@ -222,7 +223,7 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 		return nil, fmt.Errorf("read server bundle: %w", err)
 	}
 	env = append(env, "PORT="+strconv.Itoa(serverPort), "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1")
-	srv, err := s.sb.StartServer(ctx, sandbox.ServerSpec{Port: serverPort, Spec: sandbox.Spec{
+	srv, err := s.sb.StartApp(ctx, sandbox.AppSpec{Port: serverPort, Spec: sandbox.Spec{
 		Image:   s.cfg.Image,
 		Cmd:     []string{"node", "server.js"},
 		Env:     env,
@@ -248,8 +249,8 @@ func (s *Servers) start(ctx context.Context, d *store.Deployment) (*nodeServer, 
 }
 
 // register records a server that answers HTTP as d's running one.
-func (s *Servers) register(deploymentID string, srv sandbox.Server, envHash, how string) *nodeServer {
-	n := &nodeServer{deploymentID: deploymentID, containerID: srv.ContainerID, addr: srv.Addr, env: envHash}
+func (s *Manager) register(deploymentID string, srv sandbox.App, envHash, how string) *app {
+	n := &app{deploymentID: deploymentID, containerID: srv.ContainerID, addr: srv.Addr, env: envHash}
 	n.proxy = newProxy(srv.Addr, s.transport, s.log)
 	n.touch()
 	s.mu.Lock()
@@ -261,7 +262,7 @@ func (s *Servers) register(deploymentID string, srv sandbox.Server, envHash, how
 
 // waitHTTP waits for an HTTP answer, any status: a TCP connect is not
 // enough, since Docker's port proxy accepts before the app listens.
-func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
+func (s *Manager) waitHTTP(ctx context.Context, srv sandbox.App) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -287,11 +288,11 @@ func (s *Servers) waitHTTP(ctx context.Context, srv sandbox.Server) error {
 
 // evictFor makes room for one more server by stopping the least recently
 // used idle ones.
-func (s *Servers) evictFor(ctx context.Context) {
+func (s *Manager) evictFor(ctx context.Context) {
 	s.mu.Lock()
 	var victims []parking
 	if len(s.running) >= s.cfg.MaxRunning {
-		all := make([]*nodeServer, 0, len(s.running))
+		all := make([]*app, 0, len(s.running))
 		for _, n := range s.running {
 			all = append(all, n)
 		}
@@ -315,9 +316,9 @@ func (s *Servers) evictFor(ctx context.Context) {
 }
 
 // reap stops servers idle since IdleTimeout and forgets crashed ones.
-func (s *Servers) reap(ctx context.Context) {
+func (s *Manager) reap(ctx context.Context) {
 	s.mu.Lock()
-	all := make([]*nodeServer, 0, len(s.running))
+	all := make([]*app, 0, len(s.running))
 	for _, n := range s.running {
 		all = append(all, n)
 	}
@@ -346,14 +347,14 @@ func (s *Servers) reap(ctx context.Context) {
 }
 
 // idle reports whether n has no request in flight and none since IdleTimeout.
-func (s *Servers) idle(n *nodeServer) bool {
+func (s *Manager) idle(n *app) bool {
 	return n.inflight.Load() == 0 && n.lastUsed.Load() < time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
 }
 
 // forget removes n (if it is still the registered server of its deployment
 // and, when why is "idle", still idle: a request may have begun since reap
 // looked).
-func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
+func (s *Manager) forget(ctx context.Context, n *app, why string) {
 	s.mu.Lock()
 	registered := s.running[n.deploymentID] == n
 	if registered && why == "idle" && !s.idle(n) {
@@ -381,12 +382,12 @@ func (s *Servers) forget(ctx context.Context, n *nodeServer, why string) {
 
 // ServeHTTP proxies r to d's server. A GET or HEAD that fails because the
 // server died is retried once on a fresh server.
-func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
+func (s *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
 	for attempt := 0; attempt < 2; attempt++ {
 		n, err := s.acquire(r.Context(), d)
 		if err != nil {
-			s.log.Error("start server", slog.String("deployment", d.ID), slog.Any("err", err))
-			writePage(w, r, http.StatusBadGateway, "The app's server could not start", "berth could not start this deployment's server. Its logs are in berth's log.")
+			s.log.Error("start server", slog.String("deployment", d.ID), slog.Any("error", err))
+			page.Write(w, r, http.StatusBadGateway, "The app's server could not start", "berth could not start this deployment's server. Its logs are in berth's log.")
 			return
 		}
 		retry := attempt == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead)
@@ -414,7 +415,7 @@ func (s *Servers) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Dep
 // happens before the lock that checks the server is still registered, and
 // both stop it under that lock after seeing no request: so either they see
 // this request, or this request sees the server gone and gets another.
-func (s *Servers) acquire(ctx context.Context, d *store.Deployment) (*nodeServer, error) {
+func (s *Manager) acquire(ctx context.Context, d *store.Deployment) (*app, error) {
 	for {
 		n, err := s.get(ctx, d)
 		if err != nil {

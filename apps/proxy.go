@@ -1,4 +1,4 @@
-package serving
+package apps
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
+
+	"github.com/berth-dev/berth/internal/page"
 )
 
 // upstreamFailure records that the proxy could not reach the server, and
@@ -67,7 +69,7 @@ func newProxy(addr string, transport http.RoundTripper, log *slog.Logger) http.H
 				return // the visitor left
 			}
 			log.Warn("proxy to app server", slog.String("upstream", addr), slog.Any("error", err))
-			writePage(w, r, http.StatusBadGateway, "The app did not answer", "This deployment's server could not be reached. Try again in a moment.")
+			page.Write(w, r, http.StatusBadGateway, "The app did not answer", "This deployment's server could not be reached. Try again in a moment.")
 		},
 	}
 }

@@ -13,26 +13,26 @@ import (
 	"github.com/docker/go-connections/nat"
 )
 
-// ServerSpec describes a long-running server container. Spec.Timeout is
+// AppSpec describes a long-running server container. Spec.Timeout is
 // ignored; Port is the container port published on a random loopback port.
-type ServerSpec struct {
+type AppSpec struct {
 	Spec
 	Port int
 }
 
-// Server is a started server container.
-type Server struct {
+// App is a started app server container.
+type App struct {
 	ContainerID string
 	Addr        string // 127.0.0.1:<host port>
 }
 
-// StartServer creates the container, copies Files in, starts it and returns
+// StartApp creates the container, copies Files in, starts it and returns
 // the loopback address its port is published on. It does not wait for the
 // server to answer: that is the caller's readiness check. On failure nothing
 // is left behind.
-func (s *Sandbox) StartServer(ctx context.Context, spec ServerSpec) (Server, error) {
+func (s *Sandbox) StartApp(ctx context.Context, spec AppSpec) (App, error) {
 	if spec.Image == "" || len(spec.Cmd) == 0 || spec.Port <= 0 {
-		return Server{}, errors.New("start server: image, command and port are required")
+		return App{}, errors.New("start server: image, command and port are required")
 	}
 	cfg, hostCfg := containerConfig(spec.Spec)
 	cfg.AttachStdout, cfg.AttachStderr = false, false
@@ -41,14 +41,14 @@ func (s *Sandbox) StartServer(ctx context.Context, spec ServerSpec) (Server, err
 	hostCfg.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: "127.0.0.1", HostPort: ""}}}
 	created, err := s.docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
 	if err != nil {
-		return Server{}, fmt.Errorf("create server container from %s: %w", spec.Image, err)
+		return App{}, fmt.Errorf("create server container from %s: %w", spec.Image, err)
 	}
 	id := created.ID
-	fail := func(err error) (Server, error) {
+	fail := func(err error) (App, error) {
 		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		s.Remove(rmCtx, id)
-		return Server{}, err
+		return App{}, err
 	}
 	if len(spec.Files) > 0 {
 		own, err := s.fileOwner(ctx, id, spec.User)
@@ -72,7 +72,7 @@ func (s *Sandbox) StartServer(ctx context.Context, spec ServerSpec) (Server, err
 		return fail(errors.New("server container has no published port"))
 	}
 	hostPort := info.NetworkSettings.Ports[port][0].HostPort
-	return Server{ContainerID: id, Addr: net.JoinHostPort("127.0.0.1", hostPort)}, nil
+	return App{ContainerID: id, Addr: net.JoinHostPort("127.0.0.1", hostPort)}, nil
 }
 
 // Running reports whether the container exists and runs.

@@ -1,4 +1,4 @@
-package serving
+package page
 
 import (
 	"html/template"
@@ -13,9 +13,9 @@ main{max-width:32rem;padding:2rem}h1{font-size:1.4rem;margin:0 0 .5rem}p{margin:
 </head><body><main><h1>{{.Title}}</h1><p>{{.Text}}</p><small>{{.Status}} · berth</small></main></body></html>
 `))
 
-// writePage answers with a small self-contained HTML page (no external
+// Write answers with a small self-contained HTML page (no external
 // assets: the machine may be offline).
-func writePage(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+func Write(w http.ResponseWriter, r *http.Request, status int, title, text string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

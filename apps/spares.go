@@ -1,4 +1,4 @@
-package serving
+package apps
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func newSpareSet(max int) *spareSet {
 
 // parking is a server on its way to becoming a spare.
 type parking struct {
-	n           *nodeServer
+	n           *app
 	reservation chan struct{}
 }
 
@@ -141,9 +141,9 @@ func (ss *spareSet) drain() []spare {
 // park stops an idle (or evicted) server and keeps its container as the
 // deployment's spare; if it cannot be stopped cleanly it is removed.
 // reservation comes from spares.reserve, taken before n left s.running.
-func (s *Servers) park(ctx context.Context, n *nodeServer, reservation chan struct{}) {
+func (s *Manager) park(ctx context.Context, n *app, reservation chan struct{}) {
 	var sp *spare
-	if err := s.sb.StopServer(ctx, n.containerID); err != nil {
+	if err := s.sb.StopApp(ctx, n.containerID); err != nil {
 		s.log.Warn("stop server container; removing it", slog.Any("error", err))
 	} else {
 		sp = &spare{containerID: n.containerID, env: n.env, stopped: time.Now()}
@@ -160,7 +160,7 @@ func (s *Servers) park(ctx context.Context, n *nodeServer, reservation chan stru
 // environment env, waits for it to answer HTTP and registers it. It reports
 // false when there is no usable spare; the caller then starts a new
 // container.
-func (s *Servers) restartSpare(ctx context.Context, d *store.Deployment, env string) (*nodeServer, bool) {
+func (s *Manager) restartSpare(ctx context.Context, d *store.Deployment, env string) (*app, bool) {
 	sp, ok := s.spares.take(ctx, d.ID)
 	if !ok {
 		return nil, false
@@ -169,7 +169,7 @@ func (s *Servers) restartSpare(ctx context.Context, d *store.Deployment, env str
 		s.removeContainer(ctx, sp.containerID) // its environment changed since
 		return nil, false
 	}
-	srv, err := s.sb.RestartServer(ctx, sp.containerID, serverPort)
+	srv, err := s.sb.RestartApp(ctx, sp.containerID, serverPort)
 	if err == nil {
 		s.starts.Add(1)
 		err = s.waitHTTP(ctx, srv)
@@ -183,13 +183,13 @@ func (s *Servers) restartSpare(ctx context.Context, d *store.Deployment, env str
 }
 
 // dropSpare removes deploymentID's spare, if any.
-func (s *Servers) dropSpare(ctx context.Context, deploymentID string) {
+func (s *Manager) dropSpare(ctx context.Context, deploymentID string) {
 	if sp, ok := s.spares.take(ctx, deploymentID); ok {
 		s.removeContainer(ctx, sp.containerID)
 	}
 }
 
-func (s *Servers) removeContainer(ctx context.Context, id string) {
+func (s *Manager) removeContainer(ctx context.Context, id string) {
 	if err := s.sb.Remove(ctx, id); err != nil {
 		s.log.Warn("remove server container", slog.Any("error", err))
 	}

@@ -14,12 +14,12 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// testStore is the conformance suite every Store implementation must pass. Subtests run in
+// testBucket is the conformance suite every Bucket implementation must pass. Subtests run in
 // parallel on the one store, each under its own key prefix.
-func testStore(t *testing.T, s Store) {
+func testBucket(t *testing.T, s Bucket) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, Store)
+		fn   func(*testing.T, Bucket)
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"NotFound", testNotFound},
@@ -32,7 +32,7 @@ func testStore(t *testing.T, s Store) {
 		{"UploadDir", testUploadDir},
 		{"UploadDirParallelLimit", testUploadDirParallelLimit},
 		{"UploadDirCancel", testUploadDirCancel},
-		{"Ping", func(t *testing.T, s Store) {
+		{"Ping", func(t *testing.T, s Bucket) {
 			if err := s.Ping(t.Context()); err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
@@ -46,14 +46,14 @@ func testStore(t *testing.T, s Store) {
 	}
 }
 
-func put(t *testing.T, s Store, key, body string) {
+func put(t *testing.T, s Bucket, key, body string) {
 	t.Helper()
 	if err := s.Put(t.Context(), key, strings.NewReader(body), int64(len(body)), "text/plain"); err != nil {
 		t.Fatalf("Put %s: %v", key, err)
 	}
 }
 
-func get(t *testing.T, s Store, key string) (string, Object) {
+func get(t *testing.T, s Bucket, key string) (string, Object) {
 	t.Helper()
 	rc, obj, err := s.Get(t.Context(), key)
 	if err != nil {
@@ -68,7 +68,7 @@ func get(t *testing.T, s Store, key string) (string, Object) {
 }
 
 // listKeys returns the keys under prefix in the order List gave them.
-func listKeys(t *testing.T, s Store, prefix string) []string {
+func listKeys(t *testing.T, s Bucket, prefix string) []string {
 	t.Helper()
 	var keys []string
 	err := s.List(t.Context(), prefix, func(o Object) error {
@@ -81,7 +81,7 @@ func listKeys(t *testing.T, s Store, prefix string) []string {
 	return keys
 }
 
-func testRoundTrip(t *testing.T, s Store) {
+func testRoundTrip(t *testing.T, s Bucket) {
 	start := time.Now().Add(-time.Minute)
 	put(t, s, "rt/dir/hello.txt", "hello, world")
 	body, obj := get(t, s, "rt/dir/hello.txt")
@@ -112,7 +112,7 @@ func testRoundTrip(t *testing.T, s Store) {
 	}
 }
 
-func testNotFound(t *testing.T, s Store) {
+func testNotFound(t *testing.T, s Bucket) {
 	put(t, s, "nf/dir/file", "x")
 	for _, key := range []string{"nf/missing", "nf/dir", "nf/dir/file/below", "nf/di"} {
 		if _, _, err := s.Get(t.Context(), key); !errors.Is(err, ErrNotFound) {
@@ -128,7 +128,7 @@ func testNotFound(t *testing.T, s Store) {
 }
 
 // testShortBody: a reader that ends before size must fail the Put and leave no object.
-func testShortBody(t *testing.T, s Store) {
+func testShortBody(t *testing.T, s Bucket) {
 	err := s.Put(t.Context(), "short/obj", strings.NewReader("12345"), 10, "text/plain")
 	if err == nil {
 		t.Fatal("Put with a short body succeeded")
@@ -138,7 +138,7 @@ func testShortBody(t *testing.T, s Store) {
 	}
 }
 
-func testInvalidKeys(t *testing.T, s Store) {
+func testInvalidKeys(t *testing.T, s Bucket) {
 	for _, key := range []string{"", "../escape", "inv/../../escape", "/abs", "inv//x", `inv\x`, "inv/", "./inv", "inv/./x", "inv/.berth-tmp-1"} {
 		if err := s.Put(t.Context(), key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
 			t.Errorf("Put %q: err = %v, want ErrInvalidKey", key, err)
@@ -165,7 +165,7 @@ func testInvalidKeys(t *testing.T, s Store) {
 
 // testListOrder: keys come in byte order, as S3 sorts them ('-' < '/' < '0'), and a
 // prefix is a raw string prefix, not a directory.
-func testListOrder(t *testing.T, s Store) {
+func testListOrder(t *testing.T, s Bucket) {
 	for _, k := range []string{"order/a0", "order/a/b", "order/a-b", "order/b", "order/a/a/z", "orderx/c"} {
 		put(t, s, k, k)
 	}
@@ -183,7 +183,7 @@ func testListOrder(t *testing.T, s Store) {
 
 // testListManyPages lists more keys than one S3 page (1000) holds, then deletes them all,
 // which also takes more than one S3 batch delete.
-func testListManyPages(t *testing.T, s Store) {
+func testListManyPages(t *testing.T, s Bucket) {
 	const n = 1205
 	var want []string
 	g, ctx := errgroup.WithContext(t.Context())
@@ -240,7 +240,7 @@ func testListManyPages(t *testing.T, s Store) {
 	}
 }
 
-func testDeletePrefix(t *testing.T, s Store) {
+func testDeletePrefix(t *testing.T, s Bucket) {
 	for _, k := range []string{"del/a/1", "del/a/2/3", "del/ab/4", "del/b/5", "del/c"} {
 		put(t, s, k, k)
 	}
@@ -266,7 +266,7 @@ func testDeletePrefix(t *testing.T, s Store) {
 	}
 }
 
-func testCancelled(t *testing.T, s Store) {
+func testCancelled(t *testing.T, s Bucket) {
 	put(t, s, "cancel/exists", "x")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
