@@ -20,6 +20,8 @@ type fakeGitHub struct {
 	orgs      []string
 	tokenSeen []string
 	ids       []int64 // the id answered to each recorded call
+	login     string  // who signs in (default octocat)
+	userID    int64
 }
 
 type ghCall struct {
@@ -28,7 +30,7 @@ type ghCall struct {
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub {
-	f := &fakeGitHub{nextID: 1000, orgs: []string{"acme"}}
+	f := &fakeGitHub{nextID: 1000, orgs: []string{"acme"}, login: "octocat", userID: 583231}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
@@ -41,7 +43,9 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 		io.WriteString(w, `{"access_token":"gho_usertoken","token_type":"bearer","scope":"repo,read:org"}`)
 	})
 	mux.HandleFunc("GET /api/v3/user", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"login": "octocat", "id": 583231, "name": "The Octocat"})
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, map[string]any{"login": f.login, "id": f.userID, "name": "The " + f.login})
 	})
 	mux.HandleFunc("GET /api/v3/user/orgs", func(w http.ResponseWriter, r *http.Request) {
 		var out []map[string]any
