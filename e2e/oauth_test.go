@@ -82,7 +82,7 @@ func TestGitHubSignIn(t *testing.T) {
 		CSRF string `json:"csrf_token"`
 	}
 	getJSON(t, browser, b.url("/v1/session"), &session)
-	if session.User.Login != "octocat" || !session.User.IsAdmin || session.CSRF == "" {
+	if session.User.Login != "octocat" || session.User.IsAdmin || session.CSRF == "" {
 		t.Fatalf("session after sign-in: %+v", session)
 	}
 	for _, c := range jar.Cookies(&url.URL{Scheme: "http", Host: b.addr}) {

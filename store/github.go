@@ -10,8 +10,10 @@ import (
 )
 
 // UpsertGitHubUser returns the user with this GitHub id, creating it on
-// first sign-in (the very first user of the instance becomes admin) and
-// keeping the login and name current.
+// first sign-in and keeping the login and name current. A new user becomes
+// admin only while the instance has no admin at all (no admin token, no
+// earlier admin): on a berth run with an admin token, a stranger who signs
+// in first is an ordinary user.
 func (db *DB) UpsertGitHubUser(ctx context.Context, githubID int64, login, name string) (*User, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -22,9 +24,9 @@ func (db *DB) UpsertGitHubUser(ctx context.Context, githubID int64, login, name 
 	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE github_id = ?", githubID).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		var others int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE github_id IS NOT NULL").Scan(&others); err != nil {
-			return nil, fmt.Errorf("count users: %w", err)
+		var admins int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE is_admin").Scan(&admins); err != nil {
+			return nil, fmt.Errorf("count admins: %w", err)
 		}
 		id = NewID(16)
 		// A GitHub login may collide with the built-in "admin" or a renamed account: suffix it.
@@ -40,7 +42,7 @@ func (db *DB) UpsertGitHubUser(ctx context.Context, githubID int64, login, name 
 			unique = fmt.Sprintf("%s-%d", login, i)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, login, name, github_id, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, unique, name, githubID, others == 0, millis(db.Now())); err != nil {
+			id, unique, name, githubID, admins == 0, millis(db.Now())); err != nil {
 			return nil, fmt.Errorf("insert user: %w", err)
 		}
 	case err != nil:
