@@ -209,3 +209,64 @@ func TestBuildEnvIsSealed(t *testing.T) {
 		t.Errorf("build env = %v, want BUILD_ONLY and EVERYWHERE only", got)
 	}
 }
+
+// TestForkBuildsGetNoSecrets: a build of a fork's pull request carries no
+// build variable, no clone token and the fork scope (a build cache of its
+// own), and its server gets no runtime variable; the production branch and
+// other branches get theirs, in their own scopes.
+func TestForkBuildsGetNoSecrets(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	p := h.createProject(t, adminToken, "app")
+	env := "/v1/projects/" + p.ID + "/env"
+	h.mustAPI(t, http.StatusOK, "PUT", env, adminToken, map[string]string{"key": "TOKEN", "value": "s3cr3t-value", "target": "all"}, nil)
+	ctx := t.Context()
+	admin, err := h.DB.UserByLogin(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := h.DB.Project(ctx, admin.ID, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		d       store.Deployment
+		scope   string
+		secrets bool
+	}{
+		{"fork", store.Deployment{Branch: "main", Ref: "main", Trigger: model.TriggerPullRequest, PRNumber: 7, Fork: true}, model.ScopeFork, false},
+		{"production branch", store.Deployment{Branch: "main", Ref: "main", Trigger: model.TriggerPush}, model.ScopeProduction, true},
+		{"other branch", store.Deployment{Branch: "feature", Ref: "feature", Trigger: model.TriggerPullRequest, PRNumber: 8}, model.ScopePreview, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.d
+			d.ProjectID = p.ID
+			dep, err := h.Deploys.Deploy(ctx, admin.ID, project, &d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := pendingJob(t, h, dep.ID)
+			if job.Scope != tt.scope {
+				t.Errorf("scope %q, want %q", job.Scope, tt.scope)
+			}
+			if got := job.Env != nil; got != tt.secrets {
+				t.Errorf("job carries build variables: %v, want %v", got, tt.secrets)
+			}
+			runtime, err := h.Deploys.RuntimeEnv(ctx, dep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(runtime) > 0; got != tt.secrets {
+				t.Errorf("server gets runtime variables %v: %v, want %v", runtime, got, tt.secrets)
+			}
+			if tt.name == "fork" {
+				var out deploymentOut
+				h.mustAPI(t, 202, "POST", "/v1/deployments/"+dep.ID+"/redeploy", adminToken, nil, &out)
+				if job := pendingJob(t, h, out.ID); job.Scope != model.ScopeFork || job.Env != nil {
+					t.Errorf("a redeploy of a fork's build got scope %q and variables %v", job.Scope, job.Env != nil)
+				}
+			}
+		})
+	}
+}

@@ -203,7 +203,7 @@ func (s *Handler) onPullRequest(ctx context.Context, delivery string, ev *pullRe
 			continue
 		}
 		d := &store.Deployment{ProjectID: p.ID, Ref: pr.Head.Ref, Branch: pr.Head.Ref, CommitSHA: pr.Head.SHA,
-			CommitMessage: firstLine(pr.Title), Trigger: model.TriggerPullRequest, PRNumber: ev.Number}
+			CommitMessage: firstLine(pr.Title), Trigger: model.TriggerPullRequest, PRNumber: ev.Number, Fork: fork}
 		if fork && p.GitURL == "" && pr.Head.Repo != nil {
 			d.GitURL = s.deps.Deploys.GitHubRepoURL(pr.Head.Repo.FullName)
 		}

@@ -162,7 +162,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	}
 
 	workdir := path.Join("/workspace", job.RootDir)
-	cache := p.restoreCache(ctx, job.ProjectID, projectDir, workdir, env, cmds.ReusableModules, em)
+	cache := p.restoreCache(ctx, job, projectDir, workdir, env, cmds.ReusableModules, em)
 	defer cache.close()
 	if cache.has("node_modules") && cmds.Install == "npm ci" && !cmds.InstallScripts {
 		// npm ci would delete node_modules and make the same one again
@@ -174,7 +174,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		// Next.js makes a new random key per build inside a container,
 		// and its build cache (.next/cache) is only valid for the key it
 		// was made with. A stable key per project keeps the cache valid.
-		key, err := p.secrets.Derive("berth/next-server-actions/"+job.ProjectID, 32)
+		key, err := p.secrets.Derive(nextActionsInfo(job), 32)
 		if err != nil {
 			return queue.Event{}, fmt.Errorf("derive the server actions key: %w", err)
 		}
@@ -201,6 +201,16 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 	return queue.Event{State: model.StateReady, OutputType: out.Type, ArtifactKey: prefix}, nil
+}
+
+// nextActionsInfo names the derived server actions key of a job: one per
+// project, and another for builds of forks, whose authors can read
+// everything their build is given.
+func nextActionsInfo(job queue.BuildJob) string {
+	if job.Scope == model.ScopeFork {
+		return "berth/next-server-actions/" + job.ProjectID + "/fork"
+	}
+	return "berth/next-server-actions/" + job.ProjectID
 }
 
 // nextActionsKey is the variable Next.js reads its server actions

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/model"
+	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -119,14 +121,37 @@ func (u *cacheUse) has(name string) bool {
 	return u != nil && slices.Contains(u.restored, name)
 }
 
-// restore opens the project's entry for key (else its newest) and returns
-// the folders to copy into the build container; node_modules only when
-// modules is set and the entry is key's own. A nil *buildCache, or an
-// unusable project id, gives a use that does nothing.
-func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string, modules bool) *cacheUse {
-	if c == nil || !safeID.MatchString(projectID) {
+// cacheSpaces lists the cache spaces a build of projectID in scope may
+// restore from, its own first (the one it saves to). Production builds use
+// only what production builds wrote; other branches read production's too
+// but write a space of their own; a fork's build sees only its own space, so
+// nothing it writes ever reaches production's dependencies or .next/cache.
+func cacheSpaces(projectID, scope string) []string {
+	switch scope {
+	case model.ScopeProduction:
+		return []string{projectID}
+	case model.ScopeFork:
+		return []string{projectID + "-fork"}
+	default: // preview, or a job from before scopes: never production's own space
+		return []string{projectID + "-preview", projectID}
+	}
+}
+
+// restore opens the entry for key (else the newest entry) of the first of
+// spaces that has one, and returns the folders to copy into the build
+// container; node_modules only when modules is set and the entry is key's
+// own. The build saves into spaces[0]. A nil *buildCache, or an unusable
+// space name, gives a use that does nothing.
+func (c *buildCache) restore(ctx context.Context, spaces []string, key, workdir string, modules bool) *cacheUse {
+	if c == nil || len(spaces) == 0 {
 		return nil
 	}
+	for _, s := range spaces {
+		if !safeID.MatchString(s) {
+			return nil
+		}
+	}
+	projectID := spaces[0]
 	// The previous build of this project may still be saving its cache:
 	// wait for it rather than start cold.
 	c.pendingMu.Lock()
@@ -140,9 +165,16 @@ func (c *buildCache) restore(ctx context.Context, projectID, key, workdir string
 		}
 	}
 	u := &cacheUse{c: c, project: projectID, key: key, workdir: workdir, modules: modules}
-	entry := filepath.Join(c.dir, projectID, key)
-	if _, err := os.Stat(entry); err != nil {
-		entry = c.newest(projectID)
+	var entry string
+	for _, s := range spaces {
+		if _, err := os.Stat(filepath.Join(c.dir, s, key)); err == nil {
+			entry = filepath.Join(c.dir, s, key)
+		} else {
+			entry = c.newest(s)
+		}
+		if entry != "" {
+			break
+		}
 	}
 	if entry == "" {
 		return u
@@ -387,8 +419,8 @@ func dirSize(dir string) int64 {
 
 // restoreCache opens the project's build cache for this build and logs what
 // it restores. It returns nil when the pool keeps no cache.
-func (p *Pool) restoreCache(ctx context.Context, projectID, projectDir, workdir string, env map[string]string, modules bool, em *emitter) *cacheUse {
-	u := p.cache.restore(ctx, projectID, cacheKey(projectDir, p.cfg.Image, workdir, env), workdir, modules)
+func (p *Pool) restoreCache(ctx context.Context, job queue.BuildJob, projectDir, workdir string, env map[string]string, modules bool, em *emitter) *cacheUse {
+	u := p.cache.restore(ctx, cacheSpaces(job.ProjectID, job.Scope), cacheKey(projectDir, p.cfg.Image, workdir, env), workdir, modules)
 	if msg := u.describe(); msg != "" {
 		em.system("%s", msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -91,7 +92,7 @@ func TestBuildCacheRoundTrip(t *testing.T) {
 		return res.ContainerID, out
 	}
 
-	u := c.restore(ctx, "proj1", "k1", "/workspace", true)
+	u := c.restore(ctx, []string{"proj1"}, "k1", "/workspace", true)
 	if len(u.copyIns()) != 0 || !strings.Contains(u.describe(), "none yet") {
 		t.Fatalf("empty cache restored %v (%s)", u.restored, u.describe())
 	}
@@ -118,22 +119,22 @@ func TestBuildCacheRoundTrip(t *testing.T) {
 		}
 		u.close()
 	}
-	check(c.restore(ctx, "proj1", "k1", "/workspace", true), "same lock file", true)
-	check(c.restore(ctx, "proj1", "k1", "/workspace", false), "same lock file", false)
-	check(c.restore(ctx, "proj1", "k2", "/workspace", true), "from an earlier lock file", false)
-	if u := c.restore(ctx, "proj2", "k1", "/workspace", true); len(u.copyIns()) != 0 {
+	check(c.restore(ctx, []string{"proj1"}, "k1", "/workspace", true), "same lock file", true)
+	check(c.restore(ctx, []string{"proj1"}, "k1", "/workspace", false), "same lock file", false)
+	check(c.restore(ctx, []string{"proj1"}, "k2", "/workspace", true), "from an earlier lock file", false)
+	if u := c.restore(ctx, []string{"proj2"}, "k1", "/workspace", true); len(u.copyIns()) != 0 {
 		t.Error("another project's cache was restored")
 	}
-	if u := c.restore(ctx, "../proj1", "k1", "/workspace", true); u != nil {
+	if u := c.restore(ctx, []string{"../proj1"}, "k1", "/workspace", true); u != nil {
 		t.Error("a project id that is not a plain name was used as a path")
 	}
 	// A build that may not keep node_modules does not save it.
-	u2 := c.restore(ctx, "proj3", "k1", "/workspace", false)
+	u2 := c.restore(ctx, []string{"proj3"}, "k1", "/workspace", false)
 	if _, names, err := u2.save(ctx, id); err != nil || strings.Join(names, ",") != "npm,next" {
 		t.Fatalf("save without node_modules: %v %v", names, err)
 	}
 	var nilCache *buildCache
-	if u := nilCache.restore(ctx, "proj1", "k1", "/workspace", true); u != nil || u.copyIns() != nil || u.describe() != "" {
+	if u := nilCache.restore(ctx, []string{"proj1"}, "k1", "/workspace", true); u != nil || u.copyIns() != nil || u.describe() != "" {
 		t.Error("a pool without a cache dir restored something")
 	}
 }
@@ -171,7 +172,7 @@ func TestBuildCacheWaitsForSave(t *testing.T) {
 	saving := make(chan struct{})
 	c.pending["p"] = saving
 	done := make(chan *cacheUse)
-	go func() { done <- c.restore(context.Background(), "p", "k", "/workspace", true) }()
+	go func() { done <- c.restore(context.Background(), []string{"p"}, "k", "/workspace", true) }()
 	select {
 	case <-done:
 		t.Fatal("restore did not wait for the save in progress")
@@ -186,7 +187,60 @@ func TestBuildCacheWaitsForSave(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.pending["q"] = make(chan struct{})
 	cancel()
-	if u := c.restore(ctx, "q", "k", "/workspace", true); u != nil {
+	if u := c.restore(ctx, []string{"q"}, "k", "/workspace", true); u != nil {
 		t.Error("a cancelled build restored a cache")
+	}
+}
+
+// TestCacheScopes: production restores only what production builds saved;
+// other branches read production's cache but save their own; a fork's
+// build reads and writes only a space of its own, so nothing a fork wrote
+// can reach production (or a trusted preview).
+func TestCacheScopes(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	c := newBuildCache(dir, 1<<30, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	put := func(space, key string) {
+		t.Helper()
+		entry := filepath.Join(dir, space, key)
+		if err := os.MkdirAll(entry, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(entry, "npm.tar"), []byte(space), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := func(scope string) string {
+		t.Helper()
+		u := c.restore(ctx, cacheSpaces("p1", scope), "k", "/workspace", true)
+		defer u.close()
+		if len(u.files) == 0 {
+			return ""
+		}
+		return filepath.Base(filepath.Dir(filepath.Dir(u.files[0].Name())))
+	}
+	want := func(step, scope, space string) {
+		t.Helper()
+		if got := from(scope); got != space {
+			t.Errorf("%s: a %s build restored from %q, want %q", step, scope, got, space)
+		}
+	}
+
+	put("p1-fork", "k")
+	want("only a fork saved", model.ScopeProduction, "")
+	want("only a fork saved", model.ScopePreview, "")
+	want("only a fork saved", model.ScopeFork, "p1-fork")
+
+	put("p1-preview", "other")
+	want("a preview saved", model.ScopeProduction, "")
+	want("a preview saved", model.ScopePreview, "p1-preview")
+
+	put("p1", "k")
+	want("production saved", model.ScopeProduction, "p1")
+	want("production saved", model.ScopeFork, "p1-fork")
+	os.RemoveAll(filepath.Join(dir, "p1-preview"))
+	want("production saved, no preview cache", model.ScopePreview, "p1")
+	if got := cacheSpaces("p1", model.ScopeFork); len(got) != 1 || got[0] != "p1-fork" {
+		t.Errorf("a fork build saves into %v", got)
 	}
 }

@@ -47,20 +47,27 @@ func (l *Lifecycle) Redeploy(ctx context.Context, ownerID string, old *store.Dep
 		return nil, err
 	}
 	d := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
-		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: model.TriggerRedeploy}
+		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: model.TriggerRedeploy, Fork: old.Fork}
 	return l.Deploy(ctx, ownerID, p, d)
 }
 
 func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Project, d *store.Deployment) error {
+	job := queue.BuildJob{
+		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
+		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
+		QueuedAt: d.CreatedAt, Scope: buildScope(p, d),
+	}
+	if d.Fork {
+		// A fork's author controls what the build runs: it gets no
+		// secret of the project, and no token to clone with (forks
+		// of public repositories are public).
+		return l.queue.PublishJob(ctx, job)
+	}
 	env, err := l.sealedBuildEnv(ctx, ownerID, p.ID, d.ID)
 	if err != nil {
 		return err
 	}
-	job := queue.BuildJob{
-		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
-		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		Env: env, QueuedAt: d.CreatedAt,
-	}
+	job.Env = env
 	// The token goes only to GitHub's own clone URL, sealed; the worker
 	// uses it on the host and never hands it to the container.
 	if strings.HasPrefix(d.GitURL, l.cfg.GitHubURL+"/") {
@@ -69,6 +76,20 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 		}
 	}
 	return l.queue.PublishJob(ctx, job)
+}
+
+// buildScope is how far d's build is trusted: production-branch builds
+// (whatever triggered them), other branches of the project's repository,
+// and forks.
+func buildScope(p *store.Project, d *store.Deployment) string {
+	switch {
+	case d.Fork:
+		return model.ScopeFork
+	case d.Branch != "" && d.Branch == p.ProductionBranch:
+		return model.ScopeProduction
+	default:
+		return model.ScopePreview
+	}
 }
 
 // Cancel marks d cancelled and tells the worker holding its job to stop.

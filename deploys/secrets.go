@@ -76,8 +76,12 @@ func (l *Lifecycle) sealedBuildEnv(ctx context.Context, ownerID, projectID, depl
 }
 
 // RuntimeEnv is a deployment's runtime environment (targets runtime and
-// all) as KEY=value pairs for its server container.
+// all) as KEY=value pairs for its server container. A fork's deployment
+// runs code its author wrote: it gets none.
 func (l *Lifecycle) RuntimeEnv(ctx context.Context, d *store.Deployment) ([]string, error) {
+	if d.Fork {
+		return nil, nil
+	}
 	owner, err := l.db.ProjectOwner(ctx, d.ProjectID)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,14 @@ const (
 	TriggerRedeploy    = "redeploy"
 )
 
+// Build scopes: how far a build is trusted, and so which build cache it may
+// read and write and which secrets it gets.
+const (
+	ScopeProduction = "production" // the production branch
+	ScopePreview    = "preview"    // other branches of the project's own repository
+	ScopeFork       = "fork"       // a pull request from a fork: no secrets, a cache of its own
+)
+
 // Env var targets: when a variable is visible.
 const (
 	TargetBuild   = "build"

@@ -33,7 +33,10 @@ type BuildJob struct {
 	Env []byte `json:"env,omitempty"`
 	// GitToken, when set, is the sealed token (bound by model.GitTokenAAD) the
 	// worker clones with. It is used on the host only.
-	GitToken []byte    `json:"git_token,omitempty"`
+	GitToken []byte `json:"git_token,omitempty"`
+	// Scope is how far the build is trusted (model.ScopeProduction, …):
+	// it decides the build cache it may read and write.
+	Scope    string    `json:"scope,omitempty"`
 	QueuedAt time.Time `json:"queued_at"`
 }
 

@@ -39,20 +39,21 @@ type Deployment struct {
 	Attempt         int        `json:"attempt"`
 	PRNumber        int        `json:"pr_number,omitempty"`
 	Retired         bool       `json:"retired,omitempty"`
+	Fork            bool       `json:"fork,omitempty"` // a fork's pull request: no secrets, a cache of its own
 	CreatedAt       time.Time  `json:"created_at"`
 	BuildStartedAt  *time.Time `json:"build_started_at"`
 	BuildFinishedAt *time.Time `json:"build_finished_at"`
 }
 
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
-	trigger, output_type, artifact_key, error, attempt, pr_number, retired, created_at, build_started_at, build_finished_at`
+	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at`
 
 func scanDeployment(row row) (*Deployment, error) {
 	var d Deployment
 	var created int64
 	var started, finished sql.NullInt64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
-		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &created, &started, &finished)
+		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished)
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +70,9 @@ func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
 		d.ID = NewID(16)
 		d.PreviewHost = d.ID[:8] + "-preview"
 		_, err := db.write.ExecContext(ctx, `INSERT INTO deployments (id, project_id, state, ref, branch, commit_sha,
-			commit_message, git_url, preview_host, trigger, pr_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			commit_message, git_url, preview_host, trigger, pr_number, fork, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.ProjectID, d.State, d.Ref, d.Branch, d.CommitSHA, d.CommitMessage, d.GitURL, d.PreviewHost,
-			d.Trigger, d.PRNumber, millis(d.CreatedAt))
+			d.Trigger, d.PRNumber, d.Fork, millis(d.CreatedAt))
 		if isUniqueViolation(err) {
 			continue
 		}
