@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.publicURL = "http://" + cfg.BaseDomain + ":" + port
 	}
 	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
+	if label := dashboardLabel(m.publicURL, cfg.BaseDomain); label != "" {
+		// The dashboard's own host must never become a project's.
+		if err := m.db.ReserveSlug(ctx, label); err != nil {
+			return err
+		}
+	}
 
 	m.api, err = api.New(api.Config{
 		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
@@ -267,6 +274,21 @@ func (m *Main) retireDeployments(ids []string) {
 	for _, id := range ids {
 		m.apps.Stop(id)
 	}
+}
+
+// dashboardLabel is the host label of the dashboard's public URL when it
+// sits directly under the apps domain ("berth" for berth.example.com under
+// example.com), else "".
+func dashboardLabel(publicURL, domain string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	label, ok := strings.CutSuffix(strings.ToLower(u.Hostname()), "."+domain)
+	if !ok || strings.Contains(label, ".") {
+		return ""
+	}
+	return label
 }
 
 // buildCacheDir is where builds keep their caches, or "" when they keep none.

@@ -264,3 +264,17 @@ func TestREADMEConfigTable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDashboardLabel(t *testing.T) {
+	for _, tt := range []struct{ url, domain, want string }{
+		{"https://berth.example.com", "example.com", "berth"},
+		{"http://berth.localhost:8080", "localhost", "berth"},
+		{"http://localhost:8080", "localhost", ""},
+		{"https://a.b.example.com", "example.com", ""},
+		{"https://berth.example.org", "example.com", ""},
+	} {
+		if got := dashboardLabel(tt.url, tt.domain); got != tt.want {
+			t.Errorf("dashboardLabel(%q, %q) = %q, want %q", tt.url, tt.domain, got, tt.want)
+		}
+	}
+}

@@ -77,8 +77,8 @@ func scanProject(row row) (*Project, error) {
 	return &p, nil
 }
 
-// CreateProject validates p, gives it a unique slug derived from its name,
-// and inserts it.
+// CreateProject validates p, gives it a unique slug derived from its name
+// (never a reserved one, nor one held for another owner), and inserts it.
 func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 	if p.ProductionBranch == "" {
 		p.ProductionBranch = "main"
@@ -94,20 +94,43 @@ func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 		if i > 1 {
 			p.Slug = fmt.Sprintf("%s-%d", base, i)
 		}
-		_, err := db.write.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
-			production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
-			p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now))
-		if isUniqueViolation(err) {
-			continue
-		}
+		ok, err := db.insertProject(ctx, p, now)
 		if err != nil {
-			return fmt.Errorf("insert project: %w", err)
+			return err
 		}
-		return nil
+		if ok {
+			return nil
+		}
 	}
 	return Errorf(ECONFLICT, "Could not find a free address for %q; choose another name.", p.Name)
+}
+
+// insertProject inserts p under p.Slug when that slug is free for its owner;
+// false when it is not.
+func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (bool, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin project insert: %w", err)
+	}
+	defer tx.Rollback()
+	if free, err := slugFree(ctx, tx, p.Slug, p.OwnerID, now); err != nil || !free {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
+		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
+		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now))
+	if isUniqueViolation(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("insert project: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("insert project: %w", err)
+	}
+	return true, nil
 }
 
 // Project returns ownerID's project id, or ENOTFOUND (also when it belongs to
@@ -166,14 +189,26 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 }
 
 // DeleteProject removes ownerID's project with its deployments, logs and
-// environment variables.
+// environment variables. Its slug stays its owner's for SlugHold.
 func (db *DB) DeleteProject(ctx context.Context, ownerID, id string) error {
-	res, err := db.write.ExecContext(ctx, "DELETE FROM projects WHERE id = ? AND owner_id = ?", id, ownerID)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin project delete: %w", err)
+	}
+	defer tx.Rollback()
+	var slug string
+	err = tx.QueryRowContext(ctx, "DELETE FROM projects WHERE id = ? AND owner_id = ? RETURNING slug", id, ownerID).Scan(&slug)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(ENOTFOUND, "Project not found.")
+	}
 	if err != nil {
 		return fmt.Errorf("delete project: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Errorf(ENOTFOUND, "Project not found.")
+	if err := holdSlug(ctx, tx, slug, ownerID, db.Now()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete project: %w", err)
 	}
 	return nil
 }
