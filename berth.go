@@ -123,6 +123,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Instance:      instance,
 		CacheDir:      buildCacheDir(cfg),
 		CacheMaxBytes: cfg.BuildCacheMB << 20,
+		LogMaxLines:   cfg.BuildLogLines,
+		LogMaxBytes:   cfg.BuildLogMB << 20,
 	}, m.queue.Client(), m.sandbox, m.artifacts, secrets, m.log)
 	if err := m.pool.Start(ctx); err != nil {
 		return err

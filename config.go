@@ -38,6 +38,12 @@ type Config struct {
 	NATSListen       string
 	BuildCacheMB     int64 // size cap of the per-project build caches; 0 turns them off
 	StaticCacheMB    int64 // hot static file bytes kept in memory
+	BuildLogLines    int   // lines of one build's log kept
+	BuildLogMB       int64 // bytes of one build's log kept, MiB
+
+	MaxProjects          int // projects per user (the admin has no limit)
+	MaxQueuedBuilds      int // unfinished builds per user (the admin has no limit)
+	UserBuildConcurrency int // builds of one user running at once
 
 	GitHubClientID      string
 	GitHubClientSecret  string
@@ -89,6 +95,13 @@ func options(c *Config) []option {
 		{"build-pids", "BERTH_BUILD_PIDS", "4096", "process limit of one build", (*int64Value)(&c.BuildPids), ""},
 		{"build-cache-mb", "BERTH_BUILD_CACHE_MB", "4096", "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off", (*int64Value)(&c.BuildCacheMB), ""},
 		{"static-cache-mb", "BERTH_STATIC_CACHE_MB", "64", "hot static file bytes kept in memory, MiB", (*int64Value)(&c.StaticCacheMB), ""},
+		{"build-log-lines", "BERTH_BUILD_LOG_LINES", "20000", "lines of one build's log kept; the rest is dropped with a note", (*intValue)(&c.BuildLogLines), ""},
+		{"build-log-mb", "BERTH_BUILD_LOG_MB", "10", "bytes of one build's log kept, MiB", (*int64Value)(&c.BuildLogMB), ""},
+
+		// Fair use: what one user may have at once.
+		{"max-projects", "BERTH_MAX_PROJECTS", "100", "projects per user (the admin has no limit)", (*intValue)(&c.MaxProjects), ""},
+		{"max-queued-builds", "BERTH_MAX_QUEUED_BUILDS", "50", "unfinished builds per user (the admin has no limit)", (*intValue)(&c.MaxQueuedBuilds), ""},
+		{"user-build-concurrency", "BERTH_USER_BUILD_CONCURRENCY", "2", "builds of one user running at once; the others wait their turn, so one user's pushes do not starve another's", (*intValue)(&c.UserBuildConcurrency), ""},
 		{"runtime-image", "BERTH_RUNTIME_IMAGE", "", "image server-rendered apps run in", (*stringValue)(&c.RuntimeImage), "the build image"},
 		{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "10m", "stop an app server this long after its last request", (*durationValue)(&c.ServerIdle), ""},
 		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers running at once (least recently used stop first)", (*intValue)(&c.MaxServers), ""},
@@ -138,6 +151,12 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		c.RuntimeImage = c.BuildImage
 	}
 	c.BaseDomain = strings.ToLower(strings.Trim(c.BaseDomain, "."))
+	if c.UserBuildConcurrency < 1 {
+		errs = append(errs, errors.New("BERTH_USER_BUILD_CONCURRENCY must be at least 1"))
+	}
+	if c.BuildLogLines < 100 || c.BuildLogMB < 1 {
+		errs = append(errs, errors.New("a build log must keep at least 100 lines and 1 MiB"))
+	}
 	if c.BuildConcurrency < 1 {
 		errs = append(errs, errors.New("build concurrency must be at least 1"))
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 )
@@ -260,5 +261,24 @@ func TestLogsOfUnknownDeployment(t *testing.T) {
 	res := h.do(t, request{method: "GET", path: "/v1/deployments/" + d.ID + "/logs", token: adminToken, header: map[string]string{"Accept": "text/plain"}})
 	if res.status != 200 || len(res.body) != 0 {
 		t.Errorf("plain log of a deployment with no lines: %d %q", res.status, res.body)
+	}
+}
+
+// TestStoredLogIsCapped: whatever a builder sends, berth stores at most
+// MaxLogLines lines of one log, the last one saying so, and still applies
+// the final state.
+func TestStoredLogIsCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *deploys.Config) { c.MaxLogLines = 20 })
+	p := h.createProject(t, adminToken, "app")
+	d := h.createDeployment(t, adminToken, p.ID)
+	h.publish(t, stateEvent(d.ID, model.StateBuilding))
+	h.publish(t, lines(d.ID, 1, 50)...)
+	failed := stateEvent(d.ID, model.StateError)
+	failed.Error = "too long"
+	h.publish(t, failed)
+	evs := readUntilDone(t, h.openStream(t, adminToken, d.ID, nil, 60*time.Second))
+	if len(evs) != 21 || !strings.Contains(evs[19].data, "no more of this log") || !strings.Contains(evs[20].data, `"error"`) {
+		t.Fatalf("got %d events (%v); want 20 lines, the last a note, then done with error", len(evs), evs)
 	}
 }

@@ -49,8 +49,12 @@ type harness struct {
 	deleted []string // deployment ids handed to OnDelete
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...func(*deploys.Config)) *harness {
 	t.Helper()
+	var dcfg deploys.Config
+	for _, o := range opts {
+		o(&dcfg)
+	}
 	ctx := t.Context()
 	dir := t.TempDir()
 	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db")}
@@ -80,7 +84,7 @@ func newHarness(t *testing.T) *harness {
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
-	h.Deploys = deploys.New(deploys.Config{}, h.DB, h.Queue.Client(), h.Box, log)
+	h.Deploys = deploys.New(dcfg, h.DB, h.Queue.Client(), h.Box, log)
 	h.Deploys.Observe(func(_ context.Context, c deploys.Change) {
 		switch c.Kind {
 		case deploys.Promoted:

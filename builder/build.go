@@ -29,7 +29,7 @@ const maxOutputBytes = 4 << 30
 // again on the next start).
 func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 	log := p.log.With(slog.String("deployment", job.DeploymentID))
-	em := &emitter{queue: p.queue, deploymentID: job.DeploymentID, log: log}
+	em := &emitter{queue: p.queue, deploymentID: job.DeploymentID, log: log, maxLines: p.cfg.LogMaxLines, maxBytes: p.cfg.LogMaxBytes}
 	attempt := job.Attempt
 	if attempt > p.cfg.MaxAttempts {
 		p.finish(job, em, queue.Event{State: model.StateError, Error: fmt.Sprintf(

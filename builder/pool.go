@@ -31,6 +31,8 @@ type Config struct {
 	UploadParallel int           // uploads in flight per build (default 16)
 	CacheDir       string        // per-project build caches (npm cache, .next/cache); empty: none
 	CacheMaxBytes  int64         // size cap of all build caches (default DefaultCacheMaxBytes)
+	LogMaxLines    int           // output lines of one build kept (default 20000)
+	LogMaxBytes    int64         // output bytes of one build kept (default 10 MiB)
 }
 
 // Pool is the worker pool.
@@ -70,6 +72,12 @@ func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Bucke
 	}
 	if cfg.UploadParallel <= 0 {
 		cfg.UploadParallel = 16
+	}
+	if cfg.LogMaxLines <= 0 {
+		cfg.LogMaxLines = 20000
+	}
+	if cfg.LogMaxBytes <= 0 {
+		cfg.LogMaxBytes = 10 << 20
 	}
 	return &Pool{cfg: cfg, queue: q, sb: sb, store: store, secrets: secrets, log: log,
 		cache:   newBuildCache(cfg.CacheDir, cfg.CacheMaxBytes, sb, log),

@@ -7,6 +7,7 @@
 package deploys
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"strings"
@@ -23,6 +24,9 @@ type Config struct {
 	GitHubURL string
 	// GitHubToken is the instance's token for owners who have none.
 	GitHubToken string
+	// MaxLogLines is the most lines stored of one deployment's log
+	// (default DefaultMaxLogLines).
+	MaxLogLines int64
 }
 
 // Lifecycle runs deployments from creation to their final state.
@@ -45,6 +49,7 @@ func New(cfg Config, db *store.DB, q *queue.Client, secrets *secretbox.Box, log 
 	}
 	l := &Lifecycle{cfg: cfg, db: db, queue: q, secrets: secrets, log: log, broker: newBroker()}
 	l.events = newEventWriter(db, q, l.broker, l.applied, log)
+	l.events.maxLines = cmp.Or(cfg.MaxLogLines, DefaultMaxLogLines)
 	return l
 }
 

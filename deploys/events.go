@@ -20,6 +20,7 @@ type eventWriter struct {
 	broker    *broker
 	onApplied func(context.Context, store.DeploymentTransition)
 	log       *slog.Logger
+	maxLines  int64
 
 	cursors map[string]*store.LogCursor // owned by the loop goroutine
 	in      chan *queue.Delivery
@@ -29,6 +30,13 @@ type eventWriter struct {
 }
 
 const maxBatch = 512
+
+// DefaultMaxLogLines is the most lines berth stores of one deployment's
+// log, whatever a builder sends; maxLineBytes the longest line.
+const (
+	DefaultMaxLogLines = 100_000
+	maxLineBytes       = 64 << 10
+)
 
 func newEventWriter(db *store.DB, q *queue.Client, b *broker, onApplied func(context.Context, store.DeploymentTransition), log *slog.Logger) *eventWriter {
 	return &eventWriter{db: db, queue: q, broker: b, onApplied: onApplied, log: log,
@@ -151,8 +159,18 @@ func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) erro
 		b.Seqs[ev.DeploymentID] = seq
 		switch ev.Kind {
 		case queue.KindLog:
+			if cur.Line >= w.maxLines {
+				continue // builders cap their logs well below; this guards the database
+			}
 			cur.Line++
-			l := store.LogLine{DeploymentID: ev.DeploymentID, Line: cur.Line, Stream: ev.Stream, Text: ev.Text, At: ev.At}
+			text := ev.Text
+			if cur.Line == w.maxLines {
+				ev.Stream, text = "system", "berth keeps no more of this log."
+			}
+			if len(text) > maxLineBytes {
+				text = text[:maxLineBytes]
+			}
+			l := store.LogLine{DeploymentID: ev.DeploymentID, Line: cur.Line, Stream: ev.Stream, Text: text, At: ev.At}
 			b.Lines = append(b.Lines, l)
 			if lines[ev.DeploymentID] == nil {
 				order = append(order, ev.DeploymentID)

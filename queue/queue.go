@@ -106,6 +106,9 @@ func (q *Queue) Client() *Client { return q.client }
 // Ping reports whether the server and JetStream answer.
 func (q *Queue) Ping(ctx context.Context) error { return q.client.Ping(ctx) }
 
+// EventsMaxBytes bounds the EVENTS stream on disk.
+const EventsMaxBytes = 2 << 30
+
 // declare creates or updates the streams and durable consumers.
 func declare(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -136,6 +139,12 @@ func declare(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		MaxAge:      7 * 24 * time.Hour,
+		// Applied events are only kept for redelivery after a crash:
+		// bound the stream, and any one event (builders split lines at
+		// 64 KiB), so no build can fill the disk through its log.
+		MaxBytes:   EventsMaxBytes,
+		MaxMsgSize: 256 << 10,
+		Discard:    jetstream.DiscardOld,
 	})
 	if err != nil {
 		return fmt.Errorf("declare events stream: %w", err)

@@ -183,3 +183,21 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 	t.Fatalf("%s: not within a minute", what)
 }
+
+// The event stream is bounded: on disk, and per event, so one build cannot
+// fill the disk through its log.
+func TestEventsStreamIsBounded(t *testing.T) {
+	q := startQueue(t)
+	c := q.Client()
+	err := c.PublishEvent(t.Context(), Event{DeploymentID: "big", Kind: KindLog, Text: string(make([]byte, 512<<10))})
+	if err == nil {
+		t.Error("a 512 KiB event was stored")
+	}
+	s, err := c.js.Stream(t.Context(), StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.MaxBytes != EventsMaxBytes || cfg.MaxMsgSize <= 0 {
+		t.Errorf("events stream limits: %d bytes, %d per message", cfg.MaxBytes, cfg.MaxMsgSize)
+	}
+}
