@@ -105,7 +105,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken},
+	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
+		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects},
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 

@@ -182,7 +182,7 @@ func (d *dashboard) fail(c echo.Context, err error) error {
 // anything else.
 func formError(err error) (msg string, status int, ok bool) {
 	switch store.ErrorCode(err) {
-	case store.EINVALID, store.ECONFLICT:
+	case store.EINVALID, store.ECONFLICT, store.ELIMIT:
 		return formSentence(store.ErrorMessage(err)), statusOf[store.ErrorCode(err)], true
 	}
 	return "", 0, false

@@ -111,7 +111,11 @@ func (d *dashboard) handleCreateProject(c echo.Context) error {
 		// As the API does: a linked repository's default branch is production.
 		p.ProductionBranch = d.s.defaultBranch(c.Request().Context(), p.OwnerID, p.GitHubRepo)
 	}
-	if err := d.s.deps.DB.CreateProject(c.Request().Context(), p); err != nil {
+	err := d.s.deps.Deploys.AllowNewProject(c.Request().Context(), currentUser(c))
+	if err == nil {
+		err = d.s.deps.DB.CreateProject(c.Request().Context(), p)
+	}
+	if err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderNewProject(c, status, f, msg)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
@@ -268,5 +269,62 @@ func TestForkBuildsGetNoSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFairQueueing: one user's builds go out to the builders at most
+// UserConcurrency at a time; another user's build goes out at once, not
+// behind them; when a build ends, the next waiting one of its owner goes
+// out. Past MaxQueued unfinished builds, a user is refused with 429; the
+// admin is not.
+func TestFairQueueing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *deploys.Config) { c.UserConcurrency, c.MaxQueued = 1, 3 })
+	_, bob := h.newUser(t, "bob")
+	_, carol := h.newUser(t, "carol")
+	pb := h.createProject(t, bob, "bob-app")
+	pc := h.createProject(t, carol, "carol-app")
+	var bobs []deploymentOut
+	for range 3 {
+		bobs = append(bobs, h.createDeployment(t, bob, pb.ID))
+	}
+	res := h.api(t, "POST", "/v1/projects/"+pb.ID+"/deployments", bob, nil, nil)
+	wantError(t, res, http.StatusTooManyRequests, "limit_reached")
+	carols := h.createDeployment(t, carol, pc.ID)
+
+	pending := func(id string) bool {
+		t.Helper()
+		ok, err := h.Queue.Client().JobPending(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !pending(bobs[0].ID) || pending(bobs[1].ID) || pending(bobs[2].ID) {
+		t.Fatalf("bob's jobs out: %v %v %v, want only the first", pending(bobs[0].ID), pending(bobs[1].ID), pending(bobs[2].ID))
+	}
+	if !pending(carols.ID) {
+		t.Fatal("carol's build waits behind bob's")
+	}
+	failed := stateEvent(bobs[0].ID, model.StateError)
+	failed.Error = "boom"
+	h.publish(t, failed)
+	for deadline := time.Now().Add(time.Minute); !pending(bobs[1].ID); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's second build did not go out after his first ended")
+		}
+	}
+	if pending(bobs[2].ID) {
+		t.Error("bob has two builds out with a limit of one")
+	}
+	// Cancelling a waiting build frees its place in the quota and sends nothing.
+	h.mustAPI(t, 200, "POST", "/v1/deployments/"+bobs[2].ID+"/cancel", bob, nil, nil)
+	if pending(bobs[2].ID) {
+		t.Error("a cancelled waiting build went out")
+	}
+	// The admin has no quota.
+	pa := h.createProject(t, adminToken, "admin-app")
+	for range 4 {
+		h.createDeployment(t, adminToken, pa.ID)
 	}
 }

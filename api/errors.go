@@ -18,6 +18,7 @@ var statusOf = map[string]int{
 	store.EUNAUTHORIZED: http.StatusUnauthorized,
 	store.EFORBIDDEN:    http.StatusForbidden,
 	store.EINTERNAL:     http.StatusInternalServerError,
+	store.ELIMIT:        http.StatusTooManyRequests,
 }
 
 // codeOf maps statuses Echo raises itself (unknown route, bad method, body

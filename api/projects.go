@@ -44,6 +44,9 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 		// Linking a repository makes its default branch production.
 		p.ProductionBranch = s.defaultBranch(c.Request().Context(), p.OwnerID, p.GitHubRepo)
 	}
+	if err := s.deps.Deploys.AllowNewProject(c.Request().Context(), currentUser(c)); err != nil {
+		return err
+	}
 	if err := s.deps.DB.CreateProject(c.Request().Context(), p); err != nil {
 		return err
 	}

@@ -51,7 +51,9 @@ type harness struct {
 
 func newHarness(t *testing.T, opts ...func(*deploys.Config)) *harness {
 	t.Helper()
-	var dcfg deploys.Config
+	// No builder runs here, so no build ever ends: a test that queues
+	// several deployments wants all their jobs out unless it says otherwise.
+	dcfg := deploys.Config{UserConcurrency: 1000}
 	for _, o := range opts {
 		o(&dcfg)
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
@@ -27,6 +28,13 @@ type Config struct {
 	// MaxLogLines is the most lines stored of one deployment's log
 	// (default DefaultMaxLogLines).
 	MaxLogLines int64
+	// UserConcurrency is how many builds of one owner are out to the
+	// builders at once (default 2); the others wait their turn.
+	UserConcurrency int
+	// MaxQueued is how many unfinished builds one owner may have (0: no
+	// limit); MaxProjects how many projects. The admin has neither limit.
+	MaxQueued   int
+	MaxProjects int
 }
 
 // Lifecycle runs deployments from creation to their final state.
@@ -39,11 +47,14 @@ type Lifecycle struct {
 	broker    *broker
 	events    *eventWriter
 	observers []Observer
+
+	dispatchMu sync.Mutex // one dispatch pass at a time
 }
 
 // New returns a lifecycle; add observers, then Start it.
 func New(cfg Config, db *store.DB, q *queue.Client, secrets *secretbox.Box, log *slog.Logger) *Lifecycle {
 	cfg.GitHubURL = strings.TrimSuffix(cfg.GitHubURL, "/")
+	cfg.UserConcurrency = cmp.Or(cfg.UserConcurrency, 2)
 	if cfg.GitHubURL == "" {
 		cfg.GitHubURL = "https://github.com"
 	}

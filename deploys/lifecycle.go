@@ -27,16 +27,16 @@ func (l *Lifecycle) Deploy(ctx context.Context, ownerID string, p *store.Project
 	if d.GitURL == "" {
 		return nil, store.Errorf(store.EINVALID, "The project has no git_url or github_repo to build from.")
 	}
+	if err := l.checkQuota(ctx, ownerID); err != nil {
+		return nil, err
+	}
 	if err := l.db.CreateDeployment(ctx, d); err != nil {
 		return nil, err
 	}
-	if err := l.enqueue(ctx, ownerID, p, d); err != nil {
-		l.log.Error("queue build", slog.String("deployment", d.ID), slog.Any("error", err))
-		l.db.ApplyTransition(context.WithoutCancel(ctx), d.ID, store.Transition{
-			To: model.StateError, At: time.Now(), Error: "The build could not be queued; try again."})
+	l.tell(ctx, Change{Kind: Queued, ProjectID: p.ID, DeploymentIDs: []string{d.ID}, Deployment: d})
+	if err := l.dispatch(ctx)[d.ID]; err != nil {
 		return nil, err
 	}
-	l.tell(ctx, Change{Kind: Queued, ProjectID: p.ID, DeploymentIDs: []string{d.ID}, Deployment: d})
 	return d, nil
 }
 
@@ -109,6 +109,7 @@ func (l *Lifecycle) Cancel(ctx context.Context, d *store.Deployment) error {
 	l.broker.publish(d.ID, Update{State: t.To, Error: t.Error})
 	l.tell(ctx, Change{Kind: Applied, ProjectID: d.ProjectID, DeploymentIDs: []string{d.ID},
 		Transition: store.DeploymentTransition{DeploymentID: d.ID, Transition: t}})
+	l.dispatch(ctx) // a slot may have freed
 	return nil
 }
 
@@ -155,6 +156,7 @@ func (l *Lifecycle) DeleteProject(ctx context.Context, ownerID string, p *store.
 	}
 	if len(ids) > 0 {
 		l.tell(ctx, Change{Kind: Deleted, ProjectID: p.ID, DeploymentIDs: ids})
+		l.dispatch(ctx) // its builds' slots are free
 	}
 	return nil
 }
@@ -171,6 +173,9 @@ func (l *Lifecycle) applied(ctx context.Context, t store.DeploymentTransition) {
 		l.autoPromote(ctx, d)
 	}
 	l.tell(ctx, Change{Kind: Applied, ProjectID: d.ProjectID, DeploymentIDs: []string{d.ID}, Transition: t})
+	if model.Terminal(t.To) {
+		l.dispatch(ctx) // its owner's slot is free: the next waiting build goes out
+	}
 }
 
 func (l *Lifecycle) autoPromote(ctx context.Context, d *store.Deployment) {

@@ -12,8 +12,9 @@ import (
 // recover makes sure no deployment left unfinished by a crash stays so
 // forever. It first lets the event consumer apply what workers published
 // before the crash; then every unfinished deployment either still has its
-// job in the queue (a worker will run or rerun it), is queued again (it was
-// inserted but its job never published), or is failed with the reason.
+// job in the queue (a worker will run or rerun it), waits for its owner's
+// turn (dispatched after the check), is queued again (its job was lost
+// before a worker took it), or is failed with the reason.
 func (l *Lifecycle) recover(ctx context.Context) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -31,7 +32,18 @@ func (l *Lifecycle) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	waiting, err := l.db.WaitingDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	turns := map[string]bool{}
+	for _, w := range waiting {
+		turns[w.Deployment.ID] = true
+	}
 	for _, d := range list {
+		if turns[d.ID] {
+			continue
+		}
 		pending, err := l.queue.JobPending(ctx, d.ID)
 		if err != nil {
 			l.log.Warn("look up build job", slog.String("deployment", d.ID), slog.Any("error", err))
@@ -50,6 +62,7 @@ func (l *Lifecycle) recover(ctx context.Context) error {
 			Error: "The build was interrupted and could not be resumed; redeploy to try again."})
 		l.log.Warn("failed unfinished deployment after restart", slog.String("deployment", d.ID))
 	}
+	l.dispatch(ctx)
 	return nil
 }
 

@@ -70,7 +70,7 @@ func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
 		d.ID = NewID(16)
 		d.PreviewHost = d.ID[:8] + "-preview"
 		_, err := db.write.ExecContext(ctx, `INSERT INTO deployments (id, project_id, state, ref, branch, commit_sha,
-			commit_message, git_url, preview_host, trigger, pr_number, fork, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			commit_message, git_url, preview_host, trigger, pr_number, fork, dispatched, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
 			d.ID, d.ProjectID, d.State, d.Ref, d.Branch, d.CommitSHA, d.CommitMessage, d.GitURL, d.PreviewHost,
 			d.Trigger, d.PRNumber, d.Fork, millis(d.CreatedAt))
 		if isUniqueViolation(err) {

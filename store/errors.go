@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EINTERNAL     = "internal"
+	ELIMIT        = "limit_reached" // a fair-use limit (projects, queued builds)
 )
 
 // Error is an error meant for the user: Message is a sentence they can read.
