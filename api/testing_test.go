@@ -49,7 +49,10 @@ type harness struct {
 	deleted []string // deployment ids handed to OnDelete
 }
 
-func newHarness(t *testing.T) *harness {
+// harnessOption changes the server's or the lifecycle's configuration.
+type harnessOption func(*api.Config, *deploys.Config)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -80,7 +83,12 @@ func newHarness(t *testing.T) *harness {
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
-	h.Deploys = deploys.New(deploys.Config{}, h.DB, h.Queue.Client(), h.Box, log)
+	cfg := api.Config{BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
+	var dcfg deploys.Config
+	for _, o := range opts {
+		o(&cfg, &dcfg)
+	}
+	h.Deploys = deploys.New(dcfg, h.DB, h.Queue.Client(), h.Box, log)
 	h.Deploys.Observe(func(_ context.Context, c deploys.Change) {
 		switch c.Kind {
 		case deploys.Promoted:
@@ -92,9 +100,7 @@ func newHarness(t *testing.T) *harness {
 			sv.Forget(c.DeploymentIDs)
 		}
 	})
-	h.Server, err = api.New(api.Config{
-		BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
-	}, api.Deps{
+	h.Server, err = api.New(cfg, api.Deps{
 		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},
