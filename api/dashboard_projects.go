@@ -202,7 +202,7 @@ func (d *dashboard) renderProjectPage(c echo.Context, status int, p *store.Proje
 	}
 	page := projectPage{
 		Deliveries: deliveries, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
-		Project:    p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
+		Project: p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
 		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
 	}
 	now := time.Now()
