@@ -22,16 +22,15 @@ func TestHostileWebhooks(t *testing.T) {
 		GitHubRepoID int64  `json:"github_repo_id"`
 		Webhook      *struct{ Secret string }
 	}
-	var a linked
-	if st, body := tn.b.as(tn.A, "POST", "/v1/projects", map[string]any{"name": "shop", "github_repo": "acme/private-shop"}, &a); st != http.StatusCreated || a.Webhook == nil {
-		t.Fatalf("A links its repository: %d %s", st, body)
-	}
-
 	// B cannot link A's repository, neither on creation nor by changing
 	// its own project.
 	st, body := tn.b.as(tn.B, "POST", "/v1/projects", map[string]any{"name": "steal", "github_repo": "acme/private-shop"}, nil)
 	if st != http.StatusForbidden || !strings.Contains(body, "Your GitHub account cannot see acme/private-shop.") {
 		t.Errorf("B links A's repository: %d %s, want 403", st, body)
+	}
+	var a linked
+	if st, body := tn.b.as(tn.A, "POST", "/v1/projects", map[string]any{"name": "shop", "github_repo": "acme/private-shop"}, &a); st != http.StatusCreated || a.Webhook == nil {
+		t.Fatalf("A links its repository: %d %s", st, body)
 	}
 	var b linked
 	if st, body := tn.b.as(tn.B, "POST", "/v1/projects", map[string]any{"name": "tools", "github_repo": "mallory/tools"}, &b); st != http.StatusCreated || b.Webhook == nil {
