@@ -111,7 +111,7 @@ func options(c *Config) []option {
 
 		{"github-client-id", "BERTH_GITHUB_CLIENT_ID", "", "GitHub OAuth app client id (enables sign-in with GitHub)", (*stringValue)(&c.GitHubClientID), ""},
 		{"github-client-secret", "BERTH_GITHUB_CLIENT_SECRET", "", "GitHub OAuth app client secret", (*stringValue)(&c.GitHubClientSecret), ""},
-		{"github-webhook-secret", "BERTH_GITHUB_WEBHOOK_SECRET", "", "secret GitHub signs webhook deliveries with (unset: webhooks off)", (*stringValue)(&c.GitHubWebhookSecret), ""},
+		{"github-webhook-secret", "BERTH_GITHUB_WEBHOOK_SECRET", "", "instance-wide webhook secret, accepted only for projects without a secret of their own (linked before per-project secrets)", (*stringValue)(&c.GitHubWebhookSecret), ""},
 		{"github-api-url", "BERTH_GITHUB_API_URL", "https://api.github.com/", "GitHub REST API base URL (Enterprise: your server's)", (*stringValue)(&c.GitHubAPIURL), ""},
 		{"github-url", "BERTH_GITHUB_URL", "https://github.com", "GitHub web URL for OAuth pages and clone URLs", (*stringValue)(&c.GitHubURL), ""},
 		{"github-token", "BERTH_GITHUB_TOKEN", "", "token for commit statuses, comments and private clones when a project's owner has none", (*stringValue)(&c.GitHubToken), ""},

@@ -129,6 +129,7 @@ func (s *Handler) routes() *echo.Echo {
 	v1.POST("/deployments/:id/redeploy", s.handleRedeploy)
 	v1.POST("/deployments/:id/promote", s.handlePromote)
 	v1.GET("/projects/:id/webhook-deliveries", s.handleListDeliveries)
+	v1.POST("/projects/:id/webhook-secret", s.handleRotateWebhookSecret)
 	v1.GET("/github/repos", s.handleListRepos)
 	v1.GET("/api-keys", s.handleListAPIKeys)
 	v1.POST("/api-keys", s.handleCreateAPIKey)

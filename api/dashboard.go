@@ -55,6 +55,7 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/projects/:id/deploy", d.handleDeploy, auth)
 	e.POST("/projects/:id/env", d.handleSetEnv, auth)
 	e.POST("/projects/:id/env/:key/delete", d.handleDeleteEnv, auth)
+	e.POST("/projects/:id/webhook-secret", d.handleRotateWebhookSecret, auth)
 
 	e.GET("/deployments/:id", d.handleDeployment, auth)
 	e.GET("/deployments/:id/log.txt", d.handleLogText, auth)

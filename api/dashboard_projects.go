@@ -102,16 +102,18 @@ func (d *dashboard) handleCreateProject(c echo.Context) error {
 	if f.Name == "" {
 		f.Name = projectNameFromRepo(f.GitURL, f.GitHubRepo)
 	}
+	u := currentUser(c)
 	p := &store.Project{
-		OwnerID: currentUser(c).ID, Name: f.Name, GitURL: f.GitURL, GitHubRepo: f.GitHubRepo,
+		OwnerID: u.ID, Name: f.Name, GitURL: f.GitURL, GitHubRepo: f.GitHubRepo,
 		ProductionBranch: f.ProductionBranch, RootDir: f.RootDir, InstallCommand: f.InstallCommand,
 		BuildCommand: f.BuildCommand, OutputDir: f.OutputDir, AllowForkPRs: f.AllowForkPRs,
 	}
-	if p.ProductionBranch == "" && p.GitHubRepo != "" {
-		// As the API does: a linked repository's default branch is production.
-		p.ProductionBranch = d.s.defaultBranch(c.Request().Context(), p.OwnerID, p.GitHubRepo)
+	// As the API does: berth checks that u can see a linked repository.
+	err := d.s.deps.Deploys.AllowNewProject(c.Request().Context(), u)
+	var secret string
+	if err == nil {
+		secret, err = d.s.linkNewProject(c.Request().Context(), u, p)
 	}
-	err := d.s.deps.Deploys.AllowNewProject(c.Request().Context(), currentUser(c))
 	if err == nil {
 		err = d.s.deps.DB.CreateProject(c.Request().Context(), p)
 	}
@@ -119,7 +121,15 @@ func (d *dashboard) handleCreateProject(c echo.Context) error {
 		if msg, status, ok := formError(err); ok {
 			return d.renderNewProject(c, status, f, msg)
 		}
+		if store.ErrorCode(err) == store.EFORBIDDEN { // the repository is not the user's to link
+			return d.renderNewProject(c, http.StatusForbidden, f, store.ErrorMessage(err))
+		}
 		return d.fail(c, err)
+	}
+	if secret != "" {
+		// The secret is shown this once, so this answer is the page itself.
+		return d.renderProjectWith(c, http.StatusCreated, p, projectExtras{
+			Notice: "Project created. Add the webhook below to the repository on GitHub.", WebhookSecret: secret})
 	}
 	return seeOther(c, "/projects/"+p.ID+"?done=created")
 }
@@ -149,6 +159,15 @@ type projectPage struct {
 	Settings    projectForm
 	NewEnv      envForm
 	Deliveries  []*store.Delivery // recent GitHub webhook deliveries
+	WebhookURL  string            // where GitHub sends deliveries
+	// WebhookSecret is a secret just made, shown this once.
+	WebhookSecret string
+}
+
+// projectExtras are what a project page shows only right after a change.
+type projectExtras struct {
+	Notice        string
+	WebhookSecret string
 }
 
 type envForm struct{ Key, Target string }
@@ -162,6 +181,15 @@ func (d *dashboard) handleProject(c echo.Context) error {
 }
 
 func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, settings projectForm, env envForm, errMsg string) error {
+	return d.renderProjectPage(c, status, p, settings, env, errMsg, projectExtras{})
+}
+
+// renderProjectWith shows the project page with extras, its forms as stored.
+func (d *dashboard) renderProjectWith(c echo.Context, status int, p *store.Project, extras projectExtras) error {
+	return d.renderProjectPage(c, status, p, projectFormOf(p), envForm{Target: model.TargetAll}, "", extras)
+}
+
+func (d *dashboard) renderProjectPage(c echo.Context, status int, p *store.Project, settings projectForm, env envForm, errMsg string, extras projectExtras) error {
 	ctx := c.Request().Context()
 	owner := currentUser(c).ID
 	deps, err := d.s.deps.DB.Deployments(ctx, owner, p.ID, 50)
@@ -177,8 +205,8 @@ func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, 
 		return d.fail(c, err)
 	}
 	page := projectPage{
-		Deliveries: deliveries,
-		Project:    p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
+		Deliveries: deliveries, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
+		Project: p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
 		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
 	}
 	now := time.Now()
@@ -195,7 +223,31 @@ func (d *dashboard) renderProject(c echo.Context, status int, p *store.Project, 
 			page.Production = &row
 		}
 	}
-	return d.render(c, status, "project", pageView{Title: p.Name, Nav: "projects", Error: errMsg, Page: page})
+	return d.render(c, status, "project", pageView{Title: p.Name, Nav: "projects", Error: errMsg, Notice: extras.Notice, Page: page})
+}
+
+// handleRotateWebhookSecret gives the project a new webhook secret and
+// shows it, this once.
+func (d *dashboard) handleRotateWebhookSecret(c echo.Context) error {
+	ctx := c.Request().Context()
+	owner := currentUser(c).ID
+	p, err := d.s.deps.DB.Project(ctx, owner, c.Param("id"))
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if p.GitHubRepo == "" {
+		return d.renderProject(c, http.StatusBadRequest, p, projectFormOf(p), envForm{Target: model.TargetAll},
+			"Link a GitHub repository first: the webhook secret signs its deliveries.")
+	}
+	secret, err := d.s.deps.Deploys.RotateWebhookSecret(ctx, owner, p.ID)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if p, err = d.s.deps.DB.Project(ctx, owner, p.ID); err != nil {
+		return d.fail(c, err)
+	}
+	return d.renderProjectWith(c, http.StatusOK, p, projectExtras{
+		Notice: "New webhook secret made: the old one no longer works. Copy it into the webhook on GitHub now.", WebhookSecret: secret})
 }
 
 func (d *dashboard) handleProjectSettings(c echo.Context) error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -279,7 +280,7 @@ func TestForkBuildsGetNoSecrets(t *testing.T) {
 // admin is not.
 func TestFairQueueing(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *deploys.Config) { c.UserConcurrency, c.MaxQueued = 1, 3 })
+	h := newHarness(t, func(_ *api.Config, c *deploys.Config) { c.UserConcurrency, c.MaxQueued = 1, 3 })
 	_, bob := h.newUser(t, "bob")
 	_, carol := h.newUser(t, "carol")
 	pb := h.createProject(t, bob, "bob-app")

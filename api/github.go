@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/google/go-github/v84/github"
@@ -76,19 +78,59 @@ func (s *Handler) handleListRepos(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// defaultBranch asks GitHub for a repository's default branch ("" when it
-// cannot).
-func (s *Handler) defaultBranch(ctx context.Context, userID, fullName string) string {
-	token := s.deps.Deploys.RepoToken(ctx, userID)
-	owner, name, ok := strings.Cut(fullName, "/")
-	if token == "" || !ok {
-		return ""
+// repoLink is what GitHub says of a repository a user may link.
+type repoLink struct {
+	FullName      string // as GitHub spells it
+	ID            int64
+	DefaultBranch string
+}
+
+// checkRepoAccess asks GitHub whether u can see the repository fullName and
+// returns its id. It asks with u's own token only: the instance's token
+// sees what the instance sees, and with it anyone could link (and so
+// receive the commits of) any repository it reaches. An admin may fall back
+// to the instance's token.
+func (s *Handler) checkRepoAccess(ctx context.Context, u *store.User, fullName string) (*repoLink, error) {
+	if !store.ValidGitHubRepo(fullName) {
+		return nil, store.Errorf(store.EINVALID, "github_repo must look like owner/name.")
 	}
-	r, _, err := s.githubClient(ctx, token).Repositories.Get(ctx, owner, name)
-	if err != nil {
-		return ""
+	owner, name, _ := strings.Cut(fullName, "/")
+	var tokens []string
+	if own := s.deps.Deploys.OwnGitHubToken(ctx, u.ID); own != "" {
+		tokens = append(tokens, own)
 	}
-	return r.GetDefaultBranch()
+	if inst := s.deps.Deploys.InstanceGitHubToken(); u.IsAdmin && inst != "" && !slices.Contains(tokens, inst) {
+		tokens = append(tokens, inst)
+	}
+	if len(tokens) == 0 {
+		return nil, store.Errorf(store.EINVALID, "Sign in with GitHub to link %s: berth checks that your GitHub account can see it.", fullName)
+	}
+	var lastErr error
+	for _, token := range tokens {
+		r, _, err := s.githubClient(ctx, token).Repositories.Get(ctx, owner, name)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if perm := r.GetPermissions(); perm != nil && !perm.GetPull() && !perm.GetPush() && !perm.GetAdmin() {
+			continue
+		}
+		if r.GetID() == 0 {
+			lastErr = errors.New("no repository id")
+			continue
+		}
+		link := &repoLink{FullName: r.GetFullName(), ID: r.GetID(), DefaultBranch: r.GetDefaultBranch()}
+		if !store.ValidGitHubRepo(link.FullName) {
+			link.FullName = fullName
+		}
+		return link, nil
+	}
+	var ge *github.ErrorResponse
+	if lastErr == nil || errors.As(lastErr, &ge) && ge.Response != nil && ge.Response.StatusCode/100 == 4 {
+		// GitHub answers 404 for a private repository the token cannot see.
+		return nil, store.Errorf(store.EFORBIDDEN, "Your GitHub account cannot see %s.", fullName)
+	}
+	return nil, store.Errorf(store.EINVALID, "GitHub did not say whether you can see %s (%s); try again.", fullName, githubErr(lastErr))
 }
 
 // githubErr is a short, token-free description of a GitHub API error.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -269,7 +270,7 @@ func TestLogsOfUnknownDeployment(t *testing.T) {
 // the final state.
 func TestStoredLogIsCapped(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *deploys.Config) { c.MaxLogLines = 20 })
+	h := newHarness(t, func(_ *api.Config, c *deploys.Config) { c.MaxLogLines = 20 })
 	p := h.createProject(t, adminToken, "app")
 	d := h.createDeployment(t, adminToken, p.ID)
 	h.publish(t, stateEvent(d.ID, model.StateBuilding))

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/deploys"
 )
 
@@ -11,7 +12,7 @@ import (
 // 429 and a sentence; the admin is not limited.
 func TestProjectQuota(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *deploys.Config) { c.MaxProjects = 2 })
+	h := newHarness(t, func(_ *api.Config, c *deploys.Config) { c.MaxProjects = 2 })
 	_, bob := h.newUser(t, "bob")
 	h.createProject(t, bob, "one")
 	h.createProject(t, bob, "two")

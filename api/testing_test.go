@@ -49,14 +49,11 @@ type harness struct {
 	deleted []string // deployment ids handed to OnDelete
 }
 
-func newHarness(t *testing.T, opts ...func(*deploys.Config)) *harness {
+// harnessOption changes the server's or the lifecycle's configuration.
+type harnessOption func(*api.Config, *deploys.Config)
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	// No builder runs here, so no build ever ends: a test that queues
-	// several deployments wants all their jobs out unless it says otherwise.
-	dcfg := deploys.Config{UserConcurrency: 1000}
-	for _, o := range opts {
-		o(&dcfg)
-	}
 	ctx := t.Context()
 	dir := t.TempDir()
 	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db")}
@@ -86,6 +83,13 @@ func newHarness(t *testing.T, opts ...func(*deploys.Config)) *harness {
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
+	cfg := api.Config{BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
+	// No builder runs here, so no build ever ends: a test that queues
+	// several deployments wants all their jobs out unless it says otherwise.
+	dcfg := deploys.Config{UserConcurrency: 1000}
+	for _, o := range opts {
+		o(&cfg, &dcfg)
+	}
 	h.Deploys = deploys.New(dcfg, h.DB, h.Queue.Client(), h.Box, log)
 	h.Deploys.Observe(func(_ context.Context, c deploys.Change) {
 		switch c.Kind {
@@ -98,9 +102,7 @@ func newHarness(t *testing.T, opts ...func(*deploys.Config)) *harness {
 			sv.Forget(c.DeploymentIDs)
 		}
 	})
-	h.Server, err = api.New(api.Config{
-		BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
-	}, api.Deps{
+	h.Server, err = api.New(cfg, api.Deps{
 		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},

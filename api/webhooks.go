@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,12 +57,23 @@ type pullRequestEvent struct {
 	Repository repoRef `json:"repository"`
 }
 
-// handleGitHubWebhook verifies and acts on one delivery.
+// envelope holds what every delivery is matched by: its repository (and,
+// for the delivery log, its action).
+type envelope struct {
+	Action     string `json:"action"`
+	Repository *struct {
+		ID       int64  `json:"id"`
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+}
+
+// handleGitHubWebhook verifies and acts on one delivery. It goes only to
+// the projects linked to its repository whose secret signed it (the
+// instance's secret signs for projects without one of their own), and
+// among those only to projects linked to the same repository id. The
+// answer counts them and names nothing: the delivery log of each project
+// says what happened.
 func (s *Handler) handleGitHubWebhook(c echo.Context) error {
-	secret := s.cfg.GitHub.WebhookSecret
-	if secret == "" {
-		return store.Errorf(store.ENOTFOUND, "GitHub webhooks are not configured on this berth.")
-	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxWebhookBody+1))
 	if err != nil {
 		return store.Errorf(store.EINVALID, "Could not read the delivery.")
@@ -69,41 +81,51 @@ func (s *Handler) handleGitHubWebhook(c echo.Context) error {
 	if len(body) > maxWebhookBody {
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "The delivery is larger than berth accepts.")
 	}
-	if !validSignature(secret, c.Request().Header.Get("X-Hub-Signature-256"), body) {
+	sig, ok := parseSignature(c.Request().Header.Get("X-Hub-Signature-256"))
+	if !ok {
+		return store.Errorf(store.EUNAUTHORIZED, "Invalid signature.")
+	}
+	ctx := c.Request().Context()
+	var env envelope
+	_ = json.Unmarshal(body, &env) // a delivery that is not JSON matches no project
+	projects, byInstance, err := s.signedFor(ctx, &env, sig, body)
+	if err != nil {
+		return err
+	}
+	if len(projects) == 0 && !byInstance {
 		return store.Errorf(store.EUNAUTHORIZED, "Invalid signature.")
 	}
 	event := c.Request().Header.Get("X-GitHub-Event")
 	delivery := c.Request().Header.Get("X-GitHub-Delivery")
 	if event == "ping" {
-		return c.JSON(http.StatusOK, map[string]string{"status": "pong"})
+		return c.JSON(http.StatusOK, map[string]any{"ok": true, "status": "pong"})
 	}
 	if delivery == "" {
 		return store.Errorf(store.EINVALID, "The delivery has no X-GitHub-Delivery id.")
 	}
-	ctx := c.Request().Context()
 	fresh, err := s.deps.DB.MarkDeliverySeen(ctx, delivery)
 	if err != nil {
 		return err
 	}
 	if !fresh {
-		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "reason": "this delivery was already handled"})
+		return c.JSON(http.StatusOK, map[string]any{"ok": true, "status": "duplicate"})
 	}
-	var results []*store.Delivery
+	results, projects := s.sameRepository(delivery, event, &env, projects)
 	switch event {
 	case "push":
 		var ev pushEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
 			return store.Errorf(store.EINVALID, "The push payload is not valid JSON.")
 		}
-		results = s.onPush(ctx, delivery, &ev)
+		results = append(results, s.onPush(ctx, delivery, &ev, projects)...)
 	case "pull_request":
 		var ev pullRequestEvent
 		if err := json.Unmarshal(body, &ev); err != nil {
 			return store.Errorf(store.EINVALID, "The pull_request payload is not valid JSON.")
 		}
-		results = s.onPullRequest(ctx, delivery, &ev)
+		results = append(results, s.onPullRequest(ctx, delivery, &ev, projects)...)
 	default:
-		return c.JSON(http.StatusAccepted, map[string]string{"status": "ignored", "reason": "berth does not act on " + event + " events"})
+		results = results[:0] // nothing to say to anyone of events berth does not act on
 	}
 	status := http.StatusAccepted
 	for _, r := range results {
@@ -114,39 +136,89 @@ func (s *Handler) handleGitHubWebhook(c echo.Context) error {
 			status = http.StatusOK
 		}
 	}
-	return c.JSON(status, map[string]any{"status": "handled", "results": results})
+	return c.JSON(status, map[string]any{"ok": true, "deliveries": len(results)})
+}
+
+// signedFor returns the projects linked to the delivery's repository whose
+// webhook secret made sig, and whether the instance's secret made it. A
+// project with a secret of its own never accepts the instance's; one whose
+// secret cannot be opened accepts nothing.
+func (s *Handler) signedFor(ctx context.Context, env *envelope, sig, body []byte) ([]*store.Project, bool, error) {
+	instance := s.cfg.GitHub.WebhookSecret
+	byInstance := instance != "" && signedWith(instance, sig, body)
+	if env.Repository == nil || !store.ValidGitHubRepo(env.Repository.FullName) {
+		return nil, byInstance, nil
+	}
+	candidates, err := s.deps.DB.ProjectsByGitHubRepo(ctx, env.Repository.FullName)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []*store.Project
+	for _, p := range candidates {
+		if len(p.WebhookSecret) == 0 {
+			if byInstance {
+				out = append(out, p)
+			}
+			continue
+		}
+		secret, err := s.deps.Deploys.WebhookSecret(p)
+		if err != nil {
+			s.deps.Log.Warn("open webhook secret", slog.String("project", p.ID), slog.Any("error", err))
+			continue
+		}
+		if signedWith(secret, sig, body) {
+			out = append(out, p)
+		}
+	}
+	return out, byInstance, nil
+}
+
+// sameRepository keeps the projects linked to the delivery's repository id
+// (projects linked before ids were recorded have 0 and are kept) and
+// records the others as rejected.
+func (s *Handler) sameRepository(delivery, event string, env *envelope, projects []*store.Project) ([]*store.Delivery, []*store.Project) {
+	var rejected []*store.Delivery
+	var kept []*store.Project
+	for _, p := range projects {
+		if p.GitHubRepoID == 0 || env.Repository.ID == p.GitHubRepoID {
+			kept = append(kept, p)
+			continue
+		}
+		rejected = append(rejected, &store.Delivery{DeliveryID: delivery, ProjectID: p.ID, Repo: env.Repository.FullName,
+			Event: event, Action: env.Action, Outcome: "rejected",
+			Reason: fmt.Sprintf("the delivery comes from repository id %d, but %s was linked as id %d (deleted and made again?); link the repository again to accept it",
+				env.Repository.ID, p.GitHubRepo, p.GitHubRepoID)})
+	}
+	return rejected, kept
+}
+
+// parseSignature decodes X-Hub-Signature-256 ("sha256=<hex>").
+func parseSignature(header string) ([]byte, bool) {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return nil, false
+	}
+	sig, err := hex.DecodeString(hexSig)
+	return sig, err == nil && len(sig) == sha256.Size
+}
+
+// signedWith reports, in constant time, whether sig is body's HMAC-SHA256
+// under secret.
+func signedWith(secret string, sig, body []byte) bool {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal(sig, mac.Sum(nil))
 }
 
 // validSignature checks X-Hub-Signature-256 in constant time.
 func validSignature(secret, header string, body []byte) bool {
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	sig, ok := parseSignature(header)
+	return ok && signedWith(secret, sig, body)
 }
 
-// linkedProjects finds the projects of a repository, or returns why none.
-func (s *Handler) linkedProjects(ctx context.Context, delivery, event, action, repo string) ([]*store.Project, []*store.Delivery) {
-	projects, err := s.deps.DB.ProjectsByGitHubRepo(ctx, repo)
-	if err != nil {
-		return nil, []*store.Delivery{{DeliveryID: delivery, Repo: repo, Event: event, Action: action, Outcome: "error", Reason: "projects could not be looked up"}}
-	}
-	if len(projects) == 0 {
-		return nil, []*store.Delivery{{DeliveryID: delivery, Repo: repo, Event: event, Action: action, Outcome: "ignored", Reason: "no project is linked to " + repo}}
-	}
-	return projects, nil
-}
-
-func (s *Handler) onPush(ctx context.Context, delivery string, ev *pushEvent) []*store.Delivery {
+func (s *Handler) onPush(ctx context.Context, delivery string, ev *pushEvent, projects []*store.Project) []*store.Delivery {
 	repo := ev.Repository.FullName
-	projects, results := s.linkedProjects(ctx, delivery, "push", "", repo)
+	var results []*store.Delivery
 	for _, p := range projects {
 		r := &store.Delivery{DeliveryID: delivery, ProjectID: p.ID, Repo: repo, Event: "push"}
 		results = append(results, r)
@@ -172,9 +244,9 @@ func (s *Handler) onPush(ctx context.Context, delivery string, ev *pushEvent) []
 	return results
 }
 
-func (s *Handler) onPullRequest(ctx context.Context, delivery string, ev *pullRequestEvent) []*store.Delivery {
+func (s *Handler) onPullRequest(ctx context.Context, delivery string, ev *pullRequestEvent, projects []*store.Project) []*store.Delivery {
 	repo := ev.Repository.FullName
-	projects, results := s.linkedProjects(ctx, delivery, "pull_request", ev.Action, repo)
+	var results []*store.Delivery
 	pr := ev.PullRequest
 	fork := pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, pr.Base.Repo.FullName)
 	for _, p := range projects {

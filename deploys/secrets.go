@@ -2,6 +2,8 @@ package deploys
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -118,10 +120,55 @@ func (l *Lifecycle) GitHubRepoURL(fullName string) string {
 // RepoToken is the token for a project owner's repository calls: their own
 // GitHub token, else the instance's, else "".
 func (l *Lifecycle) RepoToken(ctx context.Context, ownerID string) string {
-	if sealed, err := l.db.GitHubToken(ctx, ownerID); err == nil && len(sealed) > 0 {
-		if plain, err := l.secrets.Open(sealed, model.GitHubTokenAAD(ownerID)); err == nil {
-			return string(plain)
-		}
+	if own := l.OwnGitHubToken(ctx, ownerID); own != "" {
+		return own
 	}
 	return l.cfg.GitHubToken
 }
+
+// NewWebhookSecret makes a webhook secret for projectID: the value to show
+// its owner once and the sealing to store.
+func (l *Lifecycle) NewWebhookSecret(projectID string) (plain string, sealed []byte) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	plain = hex.EncodeToString(b)
+	return plain, l.secrets.Seal([]byte(plain), model.WebhookSecretAAD(projectID))
+}
+
+// RotateWebhookSecret gives ownerID's project a new webhook secret and
+// returns it; the old one stops working at once.
+func (l *Lifecycle) RotateWebhookSecret(ctx context.Context, ownerID, projectID string) (string, error) {
+	plain, sealed := l.NewWebhookSecret(projectID)
+	if err := l.db.SetWebhookSecret(ctx, ownerID, projectID, sealed); err != nil {
+		return "", err
+	}
+	return plain, nil
+}
+
+// WebhookSecret opens p's webhook secret; "" when it has none.
+func (l *Lifecycle) WebhookSecret(p *store.Project) (string, error) {
+	if len(p.WebhookSecret) == 0 {
+		return "", nil
+	}
+	plain, err := l.secrets.Open(p.WebhookSecret, model.WebhookSecretAAD(p.ID))
+	if err != nil {
+		return "", fmt.Errorf("open webhook secret of %s: %w", p.ID, err)
+	}
+	return string(plain), nil
+}
+
+// OwnGitHubToken is the user's own GitHub token ("" when they signed in
+// otherwise). Checks of what a user may see use it, never the instance's.
+func (l *Lifecycle) OwnGitHubToken(ctx context.Context, userID string) string {
+	if sealed, err := l.db.GitHubToken(ctx, userID); err == nil && len(sealed) > 0 {
+		if plain, err := l.secrets.Open(sealed, model.GitHubTokenAAD(userID)); err == nil {
+			return string(plain)
+		}
+	}
+	return ""
+}
+
+// InstanceGitHubToken is the instance's GitHub token ("" when unset).
+func (l *Lifecycle) InstanceGitHubToken() string { return l.cfg.GitHubToken }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,22 @@ type fakeGitHub struct {
 	ids       []int64 // the id answered to each recorded call
 	login     string  // who signs in (default octocat)
 	userID    int64
+	repos     map[string]fakeRepo // by full name: what GET /repos/{owner}/{repo} knows
+}
+
+// fakeRepo is a repository of the fake GitHub. Like GitHub, it answers 404
+// to a token that cannot see it.
+type fakeRepo struct {
+	ID            int64
+	DefaultBranch string
+	Tokens        []string // the tokens that can see it; none: every token (a public repository)
+}
+
+// addRepo makes a repository that only tokens can see (everyone when none).
+func (f *fakeGitHub) addRepo(fullName string, id int64, tokens ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.repos[fullName] = fakeRepo{ID: id, DefaultBranch: "main", Tokens: tokens}
 }
 
 type ghCall struct {
@@ -30,7 +47,10 @@ type ghCall struct {
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub {
-	f := &fakeGitHub{nextID: 1000, orgs: []string{"acme"}, login: "octocat", userID: 583231}
+	f := &fakeGitHub{nextID: 1000, orgs: []string{"acme"}, login: "octocat", userID: 583231, repos: map[string]fakeRepo{
+		"octocat/Hello-World":    {ID: 1296269, DefaultBranch: "trunk"},
+		"Codertocat/Hello-World": {ID: 186853002, DefaultBranch: "trunk"}, // the repository of @octokit/webhooks-examples
+	}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
@@ -58,7 +78,19 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 		writeJSON(w, []map[string]any{{"full_name": "octocat/Hello-World", "private": true, "default_branch": "trunk", "html_url": "https://github.example/octocat/Hello-World"}})
 	})
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"full_name": r.PathValue("owner") + "/" + r.PathValue("repo"), "default_branch": "trunk"})
+		name := r.PathValue("owner") + "/" + r.PathValue("repo")
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		f.mu.Lock()
+		repo, ok := f.repos[name]
+		f.mu.Unlock()
+		if !ok || len(repo.Tokens) > 0 && !slices.Contains(repo.Tokens, token) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/repos/repos#get-a-repository"}`)
+			return
+		}
+		writeJSON(w, map[string]any{"id": repo.ID, "full_name": name, "default_branch": repo.DefaultBranch,
+			"permissions": map[string]bool{"admin": len(repo.Tokens) > 0, "push": len(repo.Tokens) > 0, "pull": true}})
 	})
 	record := func(w http.ResponseWriter, r *http.Request) map[string]any {
 		var body map[string]any

@@ -17,7 +17,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-const webhookSecret = "e2e-webhook-secret"
+// instanceSecret is the instance-wide webhook secret: it signs for no
+// project that has a secret of its own.
+const instanceSecret = "e2e-webhook-secret"
 
 // example returns a real GitHub payload from @octokit/webhooks-examples: the
 // first example of event for which match holds.
@@ -108,16 +110,26 @@ func TestGitHubWebhooks(t *testing.T) {
 	gh := newFakeGitHub(t)
 	b := startBerth(t, t.TempDir(),
 		"BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"),
-		"BERTH_GITHUB_WEBHOOK_SECRET="+webhookSecret,
+		"BERTH_GITHUB_WEBHOOK_SECRET="+instanceSecret,
 		"BERTH_GITHUB_API_URL="+gh.apiURL(),
 		"BERTH_GITHUB_URL="+gh.URL,
 		"BERTH_GITHUB_TOKEN=ghp_instance_token",
 	)
 	repo, feature1, feature2 := makeSiteRepo(t)
-	var p struct{ ID string }
+	var p struct {
+		ID           string
+		GitHubRepoID int64 `json:"github_repo_id"`
+		Webhook      struct{ Secret, URL string }
+	}
 	if code := b.api(http.MethodPost, "/v1/projects", map[string]any{"name": "hello", "git_url": repo,
 		"github_repo": "Codertocat/Hello-World", "production_branch": "main"}, &p); code != http.StatusCreated {
 		t.Fatalf("create project: %d", code)
+	}
+	// Linking records the repository's id and makes the project's own
+	// secret, shown this once.
+	webhookSecret := p.Webhook.Secret
+	if p.GitHubRepoID != 186853002 || len(webhookSecret) < 32 || !strings.HasSuffix(p.Webhook.URL, "/webhooks/github") {
+		t.Fatalf("linked project: %+v", p)
 	}
 	push := example(t, "push", func(m map[string]any) bool { return m["ref"] == "refs/heads/master" && m["deleted"] == false })
 	push["ref"], push["after"] = "refs/heads/feature", feature1
@@ -129,17 +141,23 @@ func TestGitHubWebhooks(t *testing.T) {
 	if code, _ := b.webhook("push", "d-wrong", push, "not-the-secret"); code != http.StatusUnauthorized {
 		t.Errorf("wrongly signed delivery: %d, want 401", code)
 	}
+	// The instance's secret signs only for projects without one of their own.
+	if code, body := b.webhook("push", "d-instance", push, instanceSecret); code != http.StatusAccepted || !strings.Contains(body, `"deliveries":0`) {
+		t.Errorf("delivery signed with the instance secret: %d %s, want 202 for no project", code, body)
+	}
 	if n := len(b.deployments(p.ID)); n != 0 {
 		t.Fatalf("%d deployments after refused deliveries", n)
 	}
 	ping := example(t, "ping", func(map[string]any) bool { return true })
+	ping["repository"].(map[string]any)["full_name"] = "Codertocat/Hello-World"
 	if code, _ := b.webhook("ping", "d-ping", ping, webhookSecret); code != http.StatusOK {
 		t.Errorf("ping: %d", code)
 	}
 
 	// A push to a branch deploys that exact commit; a redelivery does not.
-	if code, body := b.webhook("push", "d-push-1", push, webhookSecret); code != http.StatusOK {
-		t.Fatalf("push: %d %s", code, body)
+	code, reply := b.webhook("push", "d-push-1", push, webhookSecret)
+	if code != http.StatusOK || !strings.Contains(reply, `"deliveries":1`) || strings.Contains(reply, p.ID) {
+		t.Fatalf("push: %d %s (want one delivery, no project named)", code, reply)
 	}
 	if code, body := b.webhook("push", "d-push-1", push, webhookSecret); code != http.StatusOK || !strings.Contains(body, "duplicate") {
 		t.Errorf("redelivery: %d %s", code, body)
@@ -147,6 +165,9 @@ func TestGitHubWebhooks(t *testing.T) {
 	list := b.deployments(p.ID)
 	if len(list) != 1 || list[0].CommitSHA != feature1 {
 		t.Fatalf("deployments after push: %+v", list)
+	}
+	if strings.Contains(reply, list[0].ID) {
+		t.Errorf("the webhook answer names the deployment: %s", reply)
 	}
 	d := b.waitState(list[0].ID, 10*time.Minute, terminal)
 	if d.State != "ready" {
@@ -167,17 +188,26 @@ func TestGitHubWebhooks(t *testing.T) {
 		}
 	}
 
-	// A deleted branch and an unknown repository do nothing.
+	// A deleted branch does nothing; a repository linked to no project is
+	// signed by no project's secret.
 	deleted := example(t, "push", func(m map[string]any) bool { return m["deleted"] == true })
 	deleted["ref"] = "refs/heads/feature"
 	deleted["repository"].(map[string]any)["full_name"] = "Codertocat/Hello-World"
-	if code, body := b.webhook("push", "d-deleted", deleted, webhookSecret); code != http.StatusAccepted || !strings.Contains(body, "deleted") {
+	if code, body := b.webhook("push", "d-deleted", deleted, webhookSecret); code != http.StatusAccepted {
 		t.Errorf("deleted branch: %d %s", code, body)
 	}
 	other := example(t, "push", func(m map[string]any) bool { return m["ref"] == "refs/heads/master" && m["deleted"] == false })
 	other["repository"].(map[string]any)["full_name"] = "someone/else"
-	if code, body := b.webhook("push", "d-unknown", other, webhookSecret); code != http.StatusAccepted || !strings.Contains(body, "no project") {
-		t.Errorf("unknown repository: %d %s", code, body)
+	if code, body := b.webhook("push", "d-unknown", other, webhookSecret); code != http.StatusUnauthorized {
+		t.Errorf("unknown repository: %d %s, want 401", code, body)
+	}
+	// A push that names the repository but comes from another repository id
+	// (deleted and made again under the same name) is rejected.
+	otherID := example(t, "push", func(m map[string]any) bool { return m["ref"] == "refs/heads/master" && m["deleted"] == false })
+	otherID["ref"], otherID["after"] = "refs/heads/feature", feature2
+	otherID["repository"].(map[string]any)["id"] = 777
+	if code, body := b.webhook("push", "d-other-id", otherID, webhookSecret); code != http.StatusAccepted {
+		t.Errorf("another repository id: %d %s", code, body)
 	}
 	if n := len(b.deployments(p.ID)); n != 1 {
 		t.Errorf("%d deployments after ignored deliveries, want 1", n)
@@ -223,7 +253,7 @@ func TestGitHubWebhooks(t *testing.T) {
 	}
 
 	opened["action"] = "closed"
-	if code, body := b.webhook("pull_request", "d-pr-close", opened, webhookSecret); code != http.StatusOK || !strings.Contains(body, "2 previews stopped") {
+	if code, body := b.webhook("pull_request", "d-pr-close", opened, webhookSecret); code != http.StatusOK {
 		t.Fatalf("pull_request closed: %d %s", code, body)
 	}
 	for _, d := range prDeps {
@@ -238,7 +268,7 @@ func TestGitHubWebhooks(t *testing.T) {
 	forkHead := forkPR["head"].(map[string]any)
 	forkHead["sha"], forkHead["ref"] = feature2, "feature"
 	forkHead["repo"].(map[string]any)["full_name"] = "mallory/Hello-World"
-	if code, body := b.webhook("pull_request", "d-fork", fork, webhookSecret); code != http.StatusAccepted || !strings.Contains(body, "forks") {
+	if code, body := b.webhook("pull_request", "d-fork", fork, webhookSecret); code != http.StatusAccepted {
 		t.Errorf("fork pull request: %d %s", code, body)
 	}
 
@@ -274,7 +304,8 @@ func TestGitHubWebhooks(t *testing.T) {
 		outcomes[l.DeliveryID] = l.Outcome + ": " + l.Reason
 	}
 	for id, want := range map[string]string{"d-push-1": "deployed", "d-deleted": "ignored: branch feature was deleted",
-		"d-pr-open": "deployed", "d-pr-close": "retired", "d-fork": "ignored: pull requests from forks", "d-push-main": "deployed"} {
+		"d-pr-open": "deployed", "d-pr-close": "retired: 2 previews stopped", "d-fork": "ignored: pull requests from forks",
+		"d-push-main": "deployed", "d-other-id": "rejected: the delivery comes from repository id 777"} {
 		if !strings.HasPrefix(outcomes[id], want) {
 			t.Errorf("delivery %s: %q, want %q", id, outcomes[id], want)
 		}

@@ -15,3 +15,6 @@ func GitTokenAAD(deploymentID string) []byte { return []byte("git-token\x00" + d
 
 // GitHubTokenAAD binds a user's stored GitHub token to the user.
 func GitHubTokenAAD(userID string) []byte { return []byte("github-token\x00" + userID) }
+
+// WebhookSecretAAD binds a project's stored webhook secret to the project.
+func WebhookSecretAAD(projectID string) []byte { return []byte("webhook-secret\x00" + projectID) }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,7 @@ type Project struct {
 	Slug                   string    `json:"slug"`
 	GitURL                 string    `json:"git_url"`
 	GitHubRepo             string    `json:"github_repo"`
+	GitHubRepoID           int64     `json:"github_repo_id"` // GitHub's numeric id of GitHubRepo, recorded at link time (0: linked before ids were recorded)
 	ProductionBranch       string    `json:"production_branch"`
 	RootDir                string    `json:"root_dir"`
 	InstallCommand         string    `json:"install_command"`
@@ -25,6 +27,9 @@ type Project struct {
 	ProductionDeploymentID string    `json:"production_deployment_id"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+	// WebhookSecret is the project's sealed webhook secret (nil when it has
+	// none); only the lifecycle opens it.
+	WebhookSecret []byte `json:"-"`
 }
 
 // ProjectPatch holds the fields a caller may change; nil means unchanged.
@@ -38,6 +43,9 @@ type ProjectPatch struct {
 	BuildCommand     *string `json:"build_command"`
 	OutputDir        *string `json:"output_dir"`
 	AllowForkPRs     *bool   `json:"allow_fork_prs"`
+	// GitHubRepoID is set by the server after checking the caller can see
+	// GitHubRepo, never from a request.
+	GitHubRepoID *int64 `json:"-"`
 }
 
 // Apply copies the set fields of patch onto p.
@@ -49,7 +57,13 @@ func (patch ProjectPatch) Apply(p *Project) {
 	}
 	set(&p.Name, patch.Name)
 	set(&p.GitURL, patch.GitURL)
+	if patch.GitHubRepo != nil && !strings.EqualFold(*patch.GitHubRepo, p.GitHubRepo) {
+		p.GitHubRepoID = 0 // the id belongs to the repository it was checked for
+	}
 	set(&p.GitHubRepo, patch.GitHubRepo)
+	if patch.GitHubRepoID != nil {
+		p.GitHubRepoID = *patch.GitHubRepoID
+	}
 	set(&p.ProductionBranch, patch.ProductionBranch)
 	set(&p.RootDir, patch.RootDir)
 	set(&p.InstallCommand, patch.InstallCommand)
@@ -61,14 +75,16 @@ func (patch ProjectPatch) Apply(p *Project) {
 }
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
-	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at`
+	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at,
+	github_repo_id, webhook_secret`
 
 func scanProject(row row) (*Project, error) {
 	var p Project
 	var prod sql.NullString
 	var created, updated int64
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
-		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated)
+		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated,
+		&p.GitHubRepoID, &p.WebhookSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +94,8 @@ func scanProject(row row) (*Project, error) {
 }
 
 // CreateProject validates p, gives it a unique slug derived from its name
-// (never a reserved one, nor one held for another owner), and inserts it.
+// (never a reserved one, nor one held for another owner; an id unless the
+// caller chose one to seal its webhook secret to), and inserts it.
 func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 	if p.ProductionBranch == "" {
 		p.ProductionBranch = "main"
@@ -88,7 +105,10 @@ func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 	}
 	base := Slugify(p.Name)
 	now := db.Now().UTC().Truncate(time.Millisecond)
-	p.ID, p.CreatedAt, p.UpdatedAt = NewID(16), now, now
+	if p.ID == "" {
+		p.ID = NewID(16)
+	}
+	p.CreatedAt, p.UpdatedAt = now, now
 	for i := 1; i < 100; i++ {
 		p.Slug = base
 		if i > 1 {
@@ -117,10 +137,12 @@ func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (boo
 		return false, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
-		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at,
+		github_repo_id, webhook_secret)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
-		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now))
+		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now),
+		p.GitHubRepoID, p.WebhookSecret)
 	if isUniqueViolation(err) {
 		return false, nil
 	}
@@ -178,14 +200,27 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	}
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
-		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?
-		WHERE id = ? AND owner_id = ?`,
+		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?,
+		github_repo_id = ? WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		p.AllowForkPRs, millis(p.UpdatedAt), id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}
 	return p, nil
+}
+
+// SetWebhookSecret stores ownerID's project's new sealed webhook secret.
+func (db *DB) SetWebhookSecret(ctx context.Context, ownerID, id string, sealed []byte) error {
+	res, err := db.write.ExecContext(ctx, "UPDATE projects SET webhook_secret = ?, updated_at = ? WHERE id = ? AND owner_id = ?",
+		sealed, millis(db.Now()), id, ownerID)
+	if err != nil {
+		return fmt.Errorf("store webhook secret: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(ENOTFOUND, "Project not found.")
+	}
+	return nil
 }
 
 // DeleteProject removes ownerID's project with its deployments, logs and

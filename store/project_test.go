@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -243,5 +244,47 @@ func TestProjectsOldestFirst(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("same-millisecond projects listed as\n %v\nwant creation order\n %v", got, want)
+	}
+}
+
+// TestLinkedRepository: the repository id belongs to the repository it was
+// recorded for, never comes from a request, and the webhook secret is
+// stored only for its owner.
+func TestLinkedRepository(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	u := mustUser(t, db, "alice")
+	other := mustUser(t, db, "mallory")
+	p := &Project{OwnerID: u.ID, Name: "shop", GitHubRepo: "acme/shop", GitHubRepoID: 111, WebhookSecret: []byte("sealed")}
+	if err := db.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Project(ctx, u.ID, p.ID)
+	if err != nil || got.GitHubRepoID != 111 || string(got.WebhookSecret) != "sealed" {
+		t.Fatalf("stored: %+v %v", got, err)
+	}
+
+	var patch ProjectPatch
+	if err := json.Unmarshal([]byte(`{"github_repo_id": 5, "GitHubRepoID": 5, "webhook_secret": "x"}`), &patch); err != nil {
+		t.Fatal(err)
+	}
+	if patch.GitHubRepoID != nil {
+		t.Error("a request sets the repository id")
+	}
+	same := "ACME/shop"
+	if got, _ = db.UpdateProject(ctx, u.ID, p.ID, ProjectPatch{GitHubRepo: &same}); got.GitHubRepoID != 111 {
+		t.Errorf("the id is lost when only the case changes: %+v", got)
+	}
+	moved := "acme/other"
+	if got, _ = db.UpdateProject(ctx, u.ID, p.ID, ProjectPatch{GitHubRepo: &moved}); got.GitHubRepoID != 0 {
+		t.Errorf("the id of acme/shop stays with acme/other: %+v", got)
+	}
+
+	wantCode(t, "another's project", db.SetWebhookSecret(ctx, other.ID, p.ID, []byte("mine")), ENOTFOUND)
+	if err := db.SetWebhookSecret(ctx, u.ID, p.ID, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = db.Project(ctx, u.ID, p.ID); string(got.WebhookSecret) != "new" {
+		t.Errorf("secret after rotation: %q", got.WebhookSecret)
 	}
 }

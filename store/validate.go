@@ -42,7 +42,7 @@ func (p *Project) Validate() error {
 			return err
 		}
 	}
-	if p.GitHubRepo != "" && !repoRe.MatchString(p.GitHubRepo) {
+	if p.GitHubRepo != "" && !ValidGitHubRepo(p.GitHubRepo) {
 		return Errorf(EINVALID, "github_repo must look like owner/name.")
 	}
 	if p.GitURL == "" && p.GitHubRepo == "" {
@@ -60,6 +60,13 @@ func (p *Project) Validate() error {
 		return Errorf(EINVALID, "Commands are limited to 2000 characters.")
 	}
 	return nil
+}
+
+// ValidGitHubRepo reports whether s is a GitHub "owner/name" (neither part
+// a dot segment: the name goes into API paths).
+func ValidGitHubRepo(s string) bool {
+	owner, name, _ := strings.Cut(s, "/")
+	return repoRe.MatchString(s) && strings.Trim(owner, ".") != "" && strings.Trim(name, ".") != ""
 }
 
 // ValidateGitURL accepts https, http and file URLs and absolute local paths.
