@@ -177,6 +177,7 @@ func (m *Main) Run(ctx context.Context) error {
 			{Name: "nats", Ping: m.queue.Ping},
 			{Name: "artifacts", Ping: m.artifacts.Ping},
 			{Name: "docker", Ping: m.sandbox.Ping},
+			{Name: "network", Ping: m.sandbox.NetworkReady},
 		},
 	})
 	if err != nil {

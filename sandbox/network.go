@@ -83,6 +83,13 @@ func (s *Sandbox) network(ctx context.Context) (string, error) {
 	return s.ensureNetworkLocked(ctx)
 }
 
+// NetworkReady reports whether a container could start now: the network exists and, with
+// isolation, its firewall is in place (missing rules are put back, as before a container).
+func (s *Sandbox) NetworkReady(ctx context.Context) error {
+	_, err := s.network(ctx)
+	return err
+}
+
 func (s *Sandbox) ensureNetworkLocked(ctx context.Context) (string, error) {
 	f := s.fence
 	info, err := s.docker.NetworkInspect(ctx, f.cfg.Name, network.InspectOptions{})

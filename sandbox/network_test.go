@@ -240,6 +240,33 @@ require("http").createServer((req, res) => res.end(probe)).listen(3000);
 	}
 }
 
+// TestNetworkRulesPutBack: rules removed behind berth's back (a firewall reload) are put back
+// before the next container starts.
+func TestNetworkRulesPutBack(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	name := useTestNetwork(t, h, true)
+	addr, accepted := hostListener(t, h.sb, name)
+	w, bridge := h.sb.fence.walls[0], h.sb.fence.bridge
+	for _, j := range w.jumps() {
+		if out, err := exec.Command("iptables", append([]string{"-w", "10", "-D"}, j...)...).CombinedOutput(); err != nil {
+			t.Fatalf("delete jump: %v: %s", err, out)
+		}
+	}
+	if s := iptablesS(t, "iptables", "INPUT"); strings.Contains(s, bridge) {
+		t.Fatalf("the jump from INPUT is still there:\n%s", s)
+	}
+	if got := h.dial(t, h.sb, addr); !strings.HasPrefix(got, "refused ") || accepted.Load() != 0 {
+		t.Errorf("after the rules were removed, a container connecting to the host: %q, %d accepted; want refused", got, accepted.Load())
+	}
+	if s := iptablesS(t, "iptables", "INPUT"); !strings.Contains(s, "-A INPUT -i "+bridge+" ") {
+		t.Errorf("the jump from INPUT was not put back:\n%s", s)
+	}
+	if err := h.sb.NetworkReady(t.Context()); err != nil {
+		t.Errorf("NetworkReady: %v", err)
+	}
+}
+
 // TestNetworkIsolationRequired: when the rules cannot be installed (no iptables here), no
 // container starts, unless isolation is off.
 func TestNetworkIsolationRequired(t *testing.T) {
@@ -261,6 +288,9 @@ func TestNetworkIsolationRequired(t *testing.T) {
 	_, _, err = h.run(t, t.Context(), h.spec("echo ran"))
 	if !errors.Is(err, ErrNotIsolated) || !strings.Contains(err.Error(), "BERTH_NETWORK_ISOLATION=off") {
 		t.Fatalf("Run without isolation: %v, want ErrNotIsolated naming the way out", err)
+	}
+	if err := h.sb.NetworkReady(t.Context()); !errors.Is(err, ErrNotIsolated) {
+		t.Errorf("NetworkReady without iptables: %v, want ErrNotIsolated", err)
 	}
 	if _, err := h.sb.StartApp(t.Context(), AppSpec{Spec: h.spec("sleep 60"), Port: 3000}); !errors.Is(err, ErrNotIsolated) {
 		t.Fatalf("StartApp without isolation: %v, want ErrNotIsolated", err)
