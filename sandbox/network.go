@@ -65,6 +65,9 @@ func (s *Sandbox) UseNetwork(ctx context.Context, cfg NetworkConfig) error {
 	}
 	s.netMu.Lock()
 	defer s.netMu.Unlock()
+	if err := s.removeWalls(ctx); err != nil { // a previous network's rules
+		return err
+	}
 	s.fence = &fence{cfg: cfg}
 	_, err := s.ensureNetworkLocked(ctx)
 	return err
