@@ -80,6 +80,9 @@ func (s *Sandbox) UseNetwork(ctx context.Context, cfg NetworkConfig) error {
 func (s *Sandbox) network(ctx context.Context) (string, error) {
 	s.netMu.Lock()
 	defer s.netMu.Unlock()
+	if s.closed {
+		return "", errors.New("sandbox: closed")
+	}
 	if s.fence == nil {
 		return "bridge", nil
 	}

@@ -37,8 +37,9 @@ type Sandbox struct {
 	docker *client.Client
 	log    *slog.Logger
 
-	netMu sync.Mutex
-	fence *fence // set by UseNetwork
+	netMu  sync.Mutex
+	fence  *fence // set by UseNetwork
+	closed bool   // by Close: no container may start unfenced after its rules are gone
 }
 
 // New connects to the engine named by the DOCKER_* environment (the local socket by default).
@@ -71,6 +72,7 @@ func (s *Sandbox) Close() error {
 	s.netMu.Lock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	err := s.removeWalls(ctx)
+	s.closed = true
 	cancel()
 	s.netMu.Unlock()
 	return errors.Join(err, s.docker.Close())
