@@ -104,6 +104,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.sandbox, err = sandbox.New(ctx, m.log); err != nil {
 		return err
 	}
+	// A failure here does not stop berth: static sites keep being served, and the sandbox
+	// tries again before each container, refusing to start one unfenced.
+	if err := m.sandbox.UseNetwork(ctx, sandbox.NetworkConfig{Name: cfg.Network, Isolation: cfg.NetworkIsolation, Owner: instance}); err != nil {
+		m.log.ErrorContext(ctx, "builds and app servers cannot start until this is fixed", slog.Any("error", err))
+	}
+	if !cfg.NetworkIsolation {
+		m.log.WarnContext(ctx, "network isolation is off: builds and app servers can reach this host, the metadata address and private networks")
+	}
 
 	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
 		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects},
@@ -179,6 +187,7 @@ func (m *Main) Run(ctx context.Context) error {
 			{Name: "nats", Ping: m.queue.Ping},
 			{Name: "artifacts", Ping: m.artifacts.Ping},
 			{Name: "docker", Ping: m.sandbox.Ping},
+			{Name: "network", Ping: m.sandbox.NetworkReady},
 		},
 	})
 	if err != nil {
@@ -228,7 +237,9 @@ func (m *Main) Close() error {
 		m.apps.Close()
 	}
 	if m.sandbox != nil {
-		m.sandbox.Close()
+		if err := m.sandbox.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if m.queue != nil {
 		m.queue.Close()

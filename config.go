@@ -45,6 +45,9 @@ type Config struct {
 	MaxQueuedBuilds      int // unfinished builds per user (the admin has no limit)
 	UserBuildConcurrency int // builds of one user running at once
 
+	Network          string // Docker network builds and app servers join
+	NetworkIsolation bool   // fence that network off from the host and private ranges
+
 	GitHubClientID      string
 	GitHubClientSecret  string
 	GitHubWebhookSecret string
@@ -108,6 +111,10 @@ func options(c *Config) []option {
 		{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "1024", "memory limit of one app server, MiB", (*int64Value)(&c.ServerMemoryMB), ""},
 		{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "", "CA bundle copied into containers", (*stringValue)(&c.ExtraCAFile), ""},
 		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients on this address (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
+
+		// Where build and app server containers can connect to.
+		{"network", "BERTH_NETWORK", "berth", "Docker bridge network builds and app servers join (created when missing; two berths on one engine may share it)", (*stringValue)(&c.Network), ""},
+		{"network-isolation", "BERTH_NETWORK_ISOLATION", "on", "firewall that network off from the host, the metadata address and private ranges (needs root and iptables on the Docker host; off: no rules, containers reach all of them)", (*boolValue)(&c.NetworkIsolation), ""},
 
 		{"github-client-id", "BERTH_GITHUB_CLIENT_ID", "", "GitHub OAuth app client id (enables sign-in with GitHub)", (*stringValue)(&c.GitHubClientID), ""},
 		{"github-client-secret", "BERTH_GITHUB_CLIENT_SECRET", "", "GitHub OAuth app client secret", (*stringValue)(&c.GitHubClientSecret), ""},

@@ -49,6 +49,8 @@ var settings = []struct {
 	{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "256", int64(256), func(c Config) any { return c.ServerMemoryMB }},
 	{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "/etc/ca.pem", "/etc/ca.pem", func(c Config) any { return c.ExtraCAFile }},
 	{"nats-listen", "BERTH_NATS_LISTEN", ":4222", ":4222", func(c Config) any { return c.NATSListen }},
+	{"network", "BERTH_NETWORK", "berth-staging", "berth-staging", func(c Config) any { return c.Network }},
+	{"network-isolation", "BERTH_NETWORK_ISOLATION", "off", false, func(c Config) any { return c.NetworkIsolation }},
 	{"github-client-id", "BERTH_GITHUB_CLIENT_ID", "cid2", "cid2", func(c Config) any { return c.GitHubClientID }},
 	{"github-client-secret", "BERTH_GITHUB_CLIENT_SECRET", "cs2", "cs2", func(c Config) any { return c.GitHubClientSecret }},
 	{"github-webhook-secret", "BERTH_GITHUB_WEBHOOK_SECRET", "whs", "whs", func(c Config) any { return c.GitHubWebhookSecret }},
@@ -160,8 +162,12 @@ func TestDerivedSettings(t *testing.T) {
 	}{
 		{"defaults", nil, func(c Config) bool {
 			return c.RuntimeImage == "node:22-alpine" && c.PublicURL == "" && c.BaseDomain == "localhost" &&
-				c.BuildTimeout == 15*time.Minute && c.S3Bucket == "berth" && !c.S3Secure && c.AllowedGitHubUsers == nil
+				c.BuildTimeout == 15*time.Minute && c.S3Bucket == "berth" && !c.S3Secure && c.AllowedGitHubUsers == nil &&
+				c.Network == "berth" && c.NetworkIsolation
 		}, ""},
+		{"isolation off as false", map[string]string{"BERTH_NETWORK_ISOLATION": "false"}, func(c Config) bool { return !c.NetworkIsolation }, ""},
+		{"isolation ON in capitals", map[string]string{"BERTH_NETWORK_ISOLATION": "ON"}, func(c Config) bool { return c.NetworkIsolation }, ""},
+		{"isolation neither on nor off", map[string]string{"BERTH_NETWORK_ISOLATION": "maybe"}, nil, "BERTH_NETWORK_ISOLATION: \"maybe\" is not true or false (or on or off)"},
 		{"runtime image follows the build image", map[string]string{"BERTH_BUILD_IMAGE": "node:24"}, func(c Config) bool { return c.RuntimeImage == "node:24" }, ""},
 		{"client id without secret", map[string]string{"BERTH_GITHUB_CLIENT_ID": "cid"}, nil, "go together"},
 		{"client secret without id", map[string]string{"BERTH_GITHUB_CLIENT_SECRET": "cs"}, nil, "go together"},

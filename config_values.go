@@ -55,9 +55,16 @@ func (v *float64Value) Set(s string) error {
 func (v *float64Value) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
 
 func (v *boolValue) Set(s string) error {
+	// on and off read naturally for switches such as BERTH_NETWORK_ISOLATION.
+	switch strings.ToLower(s) {
+	case "on":
+		s = "true"
+	case "off":
+		s = "false"
+	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return fmt.Errorf("%q is not true or false", s)
+		return fmt.Errorf("%q is not true or false (or on or off)", s)
 	}
 	*v = boolValue(b)
 	return nil

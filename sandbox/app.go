@@ -39,6 +39,11 @@ func (s *Sandbox) StartApp(ctx context.Context, spec AppSpec) (App, error) {
 	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
 	cfg.ExposedPorts = nat.PortSet{port: struct{}{}}
 	hostCfg.PortBindings = nat.PortMap{port: []nat.PortBinding{{HostIP: "127.0.0.1", HostPort: ""}}}
+	netID, err := s.network(ctx)
+	if err != nil {
+		return App{}, err
+	}
+	hostCfg.NetworkMode = container.NetworkMode(netID)
 	created, err := s.docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
 	if err != nil {
 		return App{}, fmt.Errorf("create server container from %s: %w", spec.Image, err)

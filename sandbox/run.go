@@ -74,6 +74,11 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec, onLine func(Line)) (Result
 		return Result{}, errors.New("run container: image and command are required")
 	}
 	cfg, hostCfg := containerConfig(spec)
+	netID, err := s.network(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	hostCfg.NetworkMode = container.NetworkMode(netID)
 	created, err := s.docker.ContainerCreate(ctx, cfg, hostCfg, nil, nil, "")
 	if err != nil {
 		return Result{}, fmt.Errorf("create container from %s: %w", spec.Image, err)
@@ -263,7 +268,7 @@ func containerConfig(spec Spec) (*container.Config, *container.HostConfig) {
 	// npm's own uid switching). no-new-privileges keeps setuid binaries and file capabilities
 	// from granting more than this.
 	hostCfg := &container.HostConfig{
-		NetworkMode: "bridge", // builds need the package registry
+		NetworkMode: "bridge", // replaced by berth's network (see UseNetwork); builds need the package registry
 		CapDrop:     []string{"ALL"},
 		CapAdd:      []string{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID"},
 		SecurityOpt: []string{"no-new-privileges"},

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -34,6 +36,10 @@ var ErrTimeout = errors.New("sandbox: time limit exceeded")
 type Sandbox struct {
 	docker *client.Client
 	log    *slog.Logger
+
+	netMu  sync.Mutex
+	fence  *fence // set by UseNetwork
+	closed bool   // by Close: no container may start unfenced after its rules are gone
 }
 
 // New connects to the engine named by the DOCKER_* environment (the local socket by default).
@@ -59,9 +65,17 @@ func (s *Sandbox) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the client's connections. Containers are left as they are.
+// Close removes the firewall rules UseNetwork installed and releases the client's
+// connections. Containers and the network are left as they are: the caller removes its
+// containers first.
 func (s *Sandbox) Close() error {
-	return s.docker.Close()
+	s.netMu.Lock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := s.removeWalls(ctx)
+	s.closed = true
+	cancel()
+	s.netMu.Unlock()
+	return errors.Join(err, s.docker.Close())
 }
 
 // EnsureImage makes image available locally, pulling it when it is missing.
