@@ -114,10 +114,20 @@ func (l *Lifecycle) GitHubRepoURL(fullName string) string {
 // RepoToken is the token for a project owner's repository calls: their own
 // GitHub token, else the instance's, else "".
 func (l *Lifecycle) RepoToken(ctx context.Context, ownerID string) string {
-	if sealed, err := l.db.GitHubToken(ctx, ownerID); err == nil && len(sealed) > 0 {
-		if plain, err := l.secrets.Open(sealed, model.GitHubTokenAAD(ownerID)); err == nil {
+	if own := l.UserGitHubToken(ctx, ownerID); own != "" {
+		return own
+	}
+	return l.cfg.GitHubToken
+}
+
+// UserGitHubToken is the user's own GitHub token from sign-in, or "" (never
+// the instance's: it speaks for the user, as when their organisations are
+// checked).
+func (l *Lifecycle) UserGitHubToken(ctx context.Context, userID string) string {
+	if sealed, err := l.db.GitHubToken(ctx, userID); err == nil && len(sealed) > 0 {
+		if plain, err := l.secrets.Open(sealed, model.GitHubTokenAAD(userID)); err == nil {
 			return string(plain)
 		}
 	}
-	return l.cfg.GitHubToken
+	return ""
 }
