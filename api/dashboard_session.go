@@ -68,7 +68,13 @@ func (d *dashboard) handleSignIn(c echo.Context) error {
 	if token == "" {
 		return d.renderSignIn(c, http.StatusBadRequest, next, "Enter the admin token.")
 	}
-	if !equalTokens(token, d.s.cfg.AdminToken) {
+	ticket, err := d.s.beginCredentialCheck(c)
+	if err != nil {
+		return d.renderSignIn(c, http.StatusTooManyRequests, next, store.ErrorMessage(err))
+	}
+	valid := equalTokens(token, d.s.cfg.AdminToken)
+	ticket.done(!valid)
+	if !valid {
 		return d.renderSignIn(c, http.StatusUnauthorized, next, "That token is not valid; check BERTH_ADMIN_TOKEN on the server.")
 	}
 	if _, err := d.s.StartSession(c, d.s.admin); err != nil {

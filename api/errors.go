@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	store.ECONFLICT:     http.StatusConflict,
 	store.EUNAUTHORIZED: http.StatusUnauthorized,
 	store.EFORBIDDEN:    http.StatusForbidden,
+	store.ETOOMANY:      http.StatusTooManyRequests,
 	store.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -29,6 +30,7 @@ var codeOf = map[int]string{
 	http.StatusUnauthorized:          store.EUNAUTHORIZED,
 	http.StatusBadRequest:            store.EINVALID,
 	http.StatusUnsupportedMediaType:  store.EINVALID,
+	http.StatusTooManyRequests:       store.ETOOMANY,
 }
 
 // errorHandler turns every error into {"error": sentence, "code": code}.

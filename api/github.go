@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v84/github"
 	"github.com/labstack/echo/v4"
@@ -24,6 +25,9 @@ type GitHubConfig struct {
 	Token         string // used for repository calls when a project's owner has no token of their own
 	AllowedUsers  []string
 	AllowedOrgs   []string
+	// OrgCheckTTL is how long GitHub's answer about a user's membership of
+	// the allowed organisations is trusted (default five minutes).
+	OrgCheckTTL time.Duration
 }
 
 func (g GitHubConfig) apiURL() string {
