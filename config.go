@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/api"
 )
 
 // Config is everything berth serve can be told, by flag or BERTH_* variable.
@@ -72,7 +76,7 @@ func options(c *Config) []option {
 		{"data-dir", "BERTH_DATA_DIR", "./data", "data directory", (*stringValue)(&c.DataDir), ""},
 		{"base-domain", "BERTH_BASE_DOMAIN", "localhost", "base domain of preview and project hosts", (*stringValue)(&c.BaseDomain), ""},
 		{"public-url", "BERTH_PUBLIC_URL", "", "public scheme://host:port used in printed URLs", (*stringValue)(&c.PublicURL), "`http://<base domain>:<port>`"},
-		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token", (*stringValue)(&c.AdminToken), ""},
+		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token, at least 32 characters (generate one: `openssl rand -hex 32`)", (*stringValue)(&c.AdminToken), ""},
 		{"log-level", "BERTH_LOG_LEVEL", "info", "debug, info, warn or error", (*stringValue)(&c.LogLevel), ""},
 
 		{"s3-endpoint", "BERTH_S3_ENDPOINT", "", "S3/MinIO endpoint host:port for artifacts (unset: a local directory)", (*stringValue)(&c.S3Endpoint), ""},
@@ -144,10 +148,22 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.BuildTimeout <= 0 {
 		errs = append(errs, errors.New("build timeout must be positive"))
 	}
+	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
+		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
+			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
+	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// newAdminToken is a strong admin token an operator may use: 32 random
+// bytes, base64url (43 characters).
+func newAdminToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // shownDefault is the default as the README shows it, in Markdown.
