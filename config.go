@@ -51,6 +51,9 @@ type Config struct {
 	GitHubToken         string
 	AllowedGitHubUsers  []string
 	AllowedGitHubOrgs   []string
+
+	AuthFailuresPerIP  int // failed credential checks one address may make per minute
+	AuthFailuresGlobal int // failed credential checks all addresses may make per minute
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -108,6 +111,10 @@ func options(c *Config) []option {
 		{"github-token", "BERTH_GITHUB_TOKEN", "", "token for commit statuses, comments and private clones when a project's owner has none", (*stringValue)(&c.GitHubToken), ""},
 		{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", "", "comma-separated GitHub logins allowed to sign in (both lists unset: anyone)", (*listValue)(&c.AllowedGitHubUsers), ""},
 		{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "", "comma-separated GitHub organisations whose members may sign in", (*listValue)(&c.AllowedGitHubOrgs), ""},
+
+		// Failed credential checks (tokens, API keys, sign-ins) before 429s.
+		{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "10", "failed credential checks one client address may make per minute", (*intValue)(&c.AuthFailuresPerIP), ""},
+		{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "100", "failed credential checks all addresses together may make per minute", (*intValue)(&c.AuthFailuresGlobal), ""},
 	}
 }
 
@@ -144,6 +151,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	c.BaseDomain = strings.ToLower(strings.Trim(c.BaseDomain, "."))
 	if c.BuildConcurrency < 1 {
 		errs = append(errs, errors.New("build concurrency must be at least 1"))
+	}
+	if c.AuthFailuresPerIP < 1 || c.AuthFailuresGlobal < 1 {
+		errs = append(errs, errors.New("BERTH_AUTH_FAILURES_PER_IP and BERTH_AUTH_FAILURES_GLOBAL must be at least 1"))
 	}
 	if c.BuildTimeout <= 0 {
 		errs = append(errs, errors.New("build timeout must be positive"))

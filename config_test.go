@@ -53,6 +53,8 @@ var settings = []struct {
 	{"github-token", "BERTH_GITHUB_TOKEN", "ghp_x", "ghp_x", func(c Config) any { return c.GitHubToken }},
 	{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", " alice, ,bob ", []string{"alice", "bob"}, func(c Config) any { return c.AllowedGitHubUsers }},
 	{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "acme", []string{"acme"}, func(c Config) any { return c.AllowedGitHubOrgs }},
+	{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "20", 20, func(c Config) any { return c.AuthFailuresPerIP }},
+	{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "500", 500, func(c Config) any { return c.AuthFailuresGlobal }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -288,6 +290,17 @@ func TestShortAdminTokenRefused(t *testing.T) {
 	for _, ok := range []string{strings.Repeat("x", 32), offered[0]} {
 		if _, err := LoadConfig(nil, func(k string) string { return map[string]string{"BERTH_ADMIN_TOKEN": ok}[k] }); err != nil {
 			t.Fatalf("BERTH_ADMIN_TOKEN of %d characters: %v", len(ok), err)
+		}
+	}
+}
+
+// TestAuthFailureLimitsPositive: a limit of 0 would refuse every
+// credential check; it is refused at start instead.
+func TestAuthFailureLimitsPositive(t *testing.T) {
+	for _, env := range []string{"BERTH_AUTH_FAILURES_PER_IP", "BERTH_AUTH_FAILURES_GLOBAL"} {
+		_, err := LoadConfig(nil, func(k string) string { return map[string]string{env: "0"}[k] })
+		if err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=0: %v, want an error naming it", env, err)
 		}
 	}
 }
