@@ -180,6 +180,7 @@ func (m *Main) Run(ctx context.Context) error {
 			APIURL: cfg.GitHubAPIURL, WebURL: cfg.GitHubURL, Token: cfg.GitHubToken,
 			AllowedUsers: cfg.AllowedGitHubUsers, AllowedOrgs: cfg.AllowedGitHubOrgs,
 		},
+		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
 		DB: m.db, Deploys: m.deploys, Secrets: secrets, Log: m.log,
 		Checks: []api.Check{

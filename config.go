@@ -1,12 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/api"
 )
 
 // Config is everything berth serve can be told, by flag or BERTH_* variable.
@@ -56,6 +60,9 @@ type Config struct {
 	GitHubToken         string
 	AllowedGitHubUsers  []string
 	AllowedGitHubOrgs   []string
+
+	AuthFailuresPerIP  int // failed credential checks one address may make per minute
+	AuthFailuresGlobal int // failed credential checks all addresses may make per minute
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -81,7 +88,7 @@ func options(c *Config) []option {
 		{"data-dir", "BERTH_DATA_DIR", "./data", "data directory", (*stringValue)(&c.DataDir), ""},
 		{"base-domain", "BERTH_BASE_DOMAIN", "localhost", "base domain of preview and project hosts", (*stringValue)(&c.BaseDomain), ""},
 		{"public-url", "BERTH_PUBLIC_URL", "", "public scheme://host:port used in printed URLs", (*stringValue)(&c.PublicURL), "`http://<base domain>:<port>`"},
-		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token", (*stringValue)(&c.AdminToken), ""},
+		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token, at least 32 characters (generate one: `openssl rand -hex 32`)", (*stringValue)(&c.AdminToken), ""},
 		{"log-level", "BERTH_LOG_LEVEL", "info", "debug, info, warn or error", (*stringValue)(&c.LogLevel), ""},
 
 		{"s3-endpoint", "BERTH_S3_ENDPOINT", "", "S3/MinIO endpoint host:port for artifacts (unset: a local directory)", (*stringValue)(&c.S3Endpoint), ""},
@@ -124,6 +131,10 @@ func options(c *Config) []option {
 		{"github-token", "BERTH_GITHUB_TOKEN", "", "token for commit statuses, comments and private clones when a project's owner has none", (*stringValue)(&c.GitHubToken), ""},
 		{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", "", "comma-separated GitHub logins allowed to sign in (both lists unset: anyone)", (*listValue)(&c.AllowedGitHubUsers), ""},
 		{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "", "comma-separated GitHub organisations whose members may sign in", (*listValue)(&c.AllowedGitHubOrgs), ""},
+
+		// Failed credential checks (tokens, API keys, sign-ins) before 429s.
+		{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "10", "failed credential checks one client address may make per minute", (*intValue)(&c.AuthFailuresPerIP), ""},
+		{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "100", "failed credential checks all addresses together may make per minute", (*intValue)(&c.AuthFailuresGlobal), ""},
 	}
 }
 
@@ -167,13 +178,28 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.BuildConcurrency < 1 {
 		errs = append(errs, errors.New("build concurrency must be at least 1"))
 	}
+	if c.AuthFailuresPerIP < 1 || c.AuthFailuresGlobal < 1 {
+		errs = append(errs, errors.New("BERTH_AUTH_FAILURES_PER_IP and BERTH_AUTH_FAILURES_GLOBAL must be at least 1"))
+	}
 	if c.BuildTimeout <= 0 {
 		errs = append(errs, errors.New("build timeout must be positive"))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
+		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
+			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// newAdminToken is a strong admin token an operator may use: 32 random
+// bytes, base64url (43 characters).
+func newAdminToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // shownDefault is the default as the README shows it, in Markdown.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ var settings = []struct {
 	{"data-dir", "BERTH_DATA_DIR", "/srv/berth", "/srv/berth", func(c Config) any { return c.DataDir }},
 	{"base-domain", "BERTH_BASE_DOMAIN", ".Example.ORG.", "example.org", func(c Config) any { return c.BaseDomain }},
 	{"public-url", "BERTH_PUBLIC_URL", "https://berth.example.org", "https://berth.example.org", func(c Config) any { return c.PublicURL }},
-	{"admin-token", "BERTH_ADMIN_TOKEN", "tok", "tok", func(c Config) any { return c.AdminToken }},
+	{"admin-token", "BERTH_ADMIN_TOKEN", "tok-0123456789abcdef0123456789abcdef", "tok-0123456789abcdef0123456789abcdef", func(c Config) any { return c.AdminToken }},
 	{"log-level", "BERTH_LOG_LEVEL", "debug", "debug", func(c Config) any { return c.LogLevel }},
 	{"s3-endpoint", "BERTH_S3_ENDPOINT", "minio:9000", "minio:9000", func(c Config) any { return c.S3Endpoint }},
 	{"s3-access-key", "BERTH_S3_ACCESS_KEY", "ak2", "ak2", func(c Config) any { return c.S3AccessKey }},
@@ -59,6 +60,8 @@ var settings = []struct {
 	{"github-token", "BERTH_GITHUB_TOKEN", "ghp_x", "ghp_x", func(c Config) any { return c.GitHubToken }},
 	{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", " alice, ,bob ", []string{"alice", "bob"}, func(c Config) any { return c.AllowedGitHubUsers }},
 	{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "acme", []string{"acme"}, func(c Config) any { return c.AllowedGitHubOrgs }},
+	{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "20", 20, func(c Config) any { return c.AuthFailuresPerIP }},
+	{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "500", 500, func(c Config) any { return c.AuthFailuresGlobal }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -286,6 +289,43 @@ func TestDashboardLabel(t *testing.T) {
 	} {
 		if got := dashboardLabel(tt.url, tt.domain); got != tt.want {
 			t.Errorf("dashboardLabel(%q, %q) = %q, want %q", tt.url, tt.domain, got, tt.want)
+		}
+	}
+}
+
+// TestShortAdminTokenRefused: an admin token under 32 characters stops
+// berth serve, and the error offers a freshly generated strong one.
+func TestShortAdminTokenRefused(t *testing.T) {
+	tokenRe := regexp.MustCompile(`freshly generated token: ([A-Za-z0-9_-]{43})$`)
+	var offered []string
+	for _, short := range []string{"change-me", "e2e-admin-token", strings.Repeat("x", 31)} {
+		_, err := LoadConfig(nil, func(k string) string { return map[string]string{"BERTH_ADMIN_TOKEN": short}[k] })
+		if err == nil {
+			t.Fatalf("BERTH_ADMIN_TOKEN=%q (%d characters) is accepted", short, len(short))
+		}
+		m := tokenRe.FindStringSubmatch(err.Error())
+		if !strings.HasPrefix(err.Error(), "BERTH_ADMIN_TOKEN is ") || m == nil {
+			t.Fatalf("BERTH_ADMIN_TOKEN=%q: %v, want an error naming it and offering a 43-character token", short, err)
+		}
+		offered = append(offered, m[1])
+	}
+	if offered[0] == offered[1] || offered[1] == offered[2] {
+		t.Fatalf("the offered tokens repeat: %v", offered)
+	}
+	for _, ok := range []string{strings.Repeat("x", 32), offered[0]} {
+		if _, err := LoadConfig(nil, func(k string) string { return map[string]string{"BERTH_ADMIN_TOKEN": ok}[k] }); err != nil {
+			t.Fatalf("BERTH_ADMIN_TOKEN of %d characters: %v", len(ok), err)
+		}
+	}
+}
+
+// TestAuthFailureLimitsPositive: a limit of 0 would refuse every
+// credential check; it is refused at start instead.
+func TestAuthFailureLimitsPositive(t *testing.T) {
+	for _, env := range []string{"BERTH_AUTH_FAILURES_PER_IP", "BERTH_AUTH_FAILURES_GLOBAL"} {
+		_, err := LoadConfig(nil, func(k string) string { return map[string]string{env: "0"}[k] })
+		if err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=0: %v, want an error naming it", env, err)
 		}
 	}
 }

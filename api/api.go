@@ -7,10 +7,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -29,7 +31,13 @@ type Config struct {
 	GitHub     GitHubConfig
 	// GitHubEnabled shows "Sign in with GitHub" (an OAuth app is configured).
 	GitHubEnabled bool
+	// AuthLimits bound failed credential checks; zero values take defaults.
+	AuthLimits AuthLimits
 }
+
+// MinAdminTokenLength is the shortest admin token berth accepts: it is a
+// password to everything, so it must be long and random.
+const MinAdminTokenLength = 32
 
 // Check is one readiness probe.
 type Check struct {
@@ -54,6 +62,8 @@ type Handler struct {
 	github *notifier
 	admin  *store.User
 	public *url.URL
+	guard  *authGuard
+	orgs   *orgCache
 }
 
 // New builds the server and its routes.
@@ -62,7 +72,10 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil || pub.Scheme == "" || pub.Host == "" {
 		pub = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
-	s := &Handler{cfg: cfg, deps: deps, public: pub}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenLength {
+		return nil, fmt.Errorf("the admin token is %d characters long; it must have at least %d", len(cfg.AdminToken), MinAdminTokenLength)
+	}
+	s := &Handler{cfg: cfg, deps: deps, public: pub, guard: newAuthGuard(cfg.AuthLimits, time.Now), orgs: newOrgCache(cfg.GitHub.OrgCheckTTL)}
 	s.github = newNotifier(s)
 	deps.Deploys.Observe(s.github.observe)
 	s.echo = s.routes()
@@ -134,6 +147,10 @@ func (s *Handler) routes() *echo.Echo {
 	v1.GET("/api-keys", s.handleListAPIKeys)
 	v1.POST("/api-keys", s.handleCreateAPIKey)
 	v1.DELETE("/api-keys/:id", s.handleDeleteAPIKey)
+	v1.GET("/users", s.handleListUsers)
+	v1.POST("/users/:id/disable", s.handleDisableUser)
+	v1.POST("/users/:id/enable", s.handleEnableUser)
+	v1.DELETE("/users/:id", s.handleDeleteUser)
 	return e
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ func (s *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := s.stillAllowed(c.Request().Context(), u); err != nil {
+			return err
+		}
 		if sess != nil && !safeMethod(c.Request().Method) && !validCSRF(c, sess) {
 			return store.Errorf(store.EFORBIDDEN, "The request lacks a valid CSRF token; reload the page and try again.")
 		}
@@ -50,10 +54,12 @@ func (s *Handler) identify(c echo.Context) (*store.User, *store.Session, error) 
 		if !ok || token == "" {
 			return nil, nil, store.Errorf(store.EUNAUTHORIZED, "Authentication required: send Authorization: Bearer <token>.")
 		}
-		if s.admin != nil && equalTokens(token, s.cfg.AdminToken) {
-			return s.admin, nil, nil
+		ticket, err := s.beginCredentialCheck(c)
+		if err != nil {
+			return nil, nil, err
 		}
-		u, err := s.deps.DB.UserByAPIKey(c.Request().Context(), token)
+		u, err := s.checkBearer(c, token)
+		ticket.done(failedCredential(err))
 		return u, nil, err
 	}
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
@@ -64,6 +70,20 @@ func (s *Handler) identify(c echo.Context) (*store.User, *store.Session, error) 
 		return u, sess, nil
 	}
 	return nil, nil, store.Errorf(store.EUNAUTHORIZED, "Authentication required: send Authorization: Bearer <token>.")
+}
+
+// checkBearer finds the user of a bearer token: the admin token or an API key.
+func (s *Handler) checkBearer(c echo.Context, token string) (*store.User, error) {
+	if s.admin != nil && equalTokens(token, s.cfg.AdminToken) {
+		return s.admin, nil
+	}
+	return s.deps.DB.UserByAPIKey(c.Request().Context(), token)
+}
+
+// failedCredential reports whether err says a credential was wrong (a
+// guess), as opposed to right but of a disabled account, or a fault.
+func failedCredential(err error) bool {
+	return store.ErrorCode(err) == store.EUNAUTHORIZED && !errors.Is(err, store.ErrAccountDisabled)
 }
 
 func safeMethod(m string) bool {

@@ -66,6 +66,11 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.GET("/api-keys", d.handleAPIKeys, auth)
 	e.POST("/api-keys", d.handleCreateAPIKey, auth)
 	e.POST("/api-keys/:id/revoke", d.handleRevokeAPIKey, auth)
+
+	e.GET("/users", d.handleUsers, auth)
+	e.POST("/users/:id/disable", d.handleDisableUser, auth)
+	e.POST("/users/:id/enable", d.handleEnableUser, auth)
+	e.POST("/users/:id/delete", d.handleDeleteUser, auth)
 }
 
 // newDashboard parses the embedded templates. They are part of the binary,
@@ -111,7 +116,7 @@ func (d *dashboard) githubEnabled() bool { return d.s.cfg.GitHub.ClientID != "" 
 // pageView is what every page template receives.
 type pageView struct {
 	Title  string
-	Nav    string // the current section: projects or api-keys
+	Nav    string // the current section: projects, api-keys or users
 	User   *store.User
 	CSRF   string
 	Notice string // a sentence confirming what just happened
@@ -208,14 +213,17 @@ func formSentence(msg string) string {
 
 // dashboardNotices are the confirmations a redirect can ask for with ?done=.
 var dashboardNotices = map[string]string{
-	"created":     "Project created. Deploy it to get a preview URL.",
-	"saved":       "Settings saved. They apply to the next deployment.",
-	"deleted":     "Project deleted.",
-	"env-saved":   "Variable saved. It applies to the next deployment.",
-	"env-deleted": "Variable deleted. The change applies to the next deployment.",
-	"cancelled":   "Deployment cancelled.",
-	"promoted":    "Promoted: the production URL now serves this deployment.",
-	"revoked":     "API key revoked.",
+	"created":      "Project created. Deploy it to get a preview URL.",
+	"saved":        "Settings saved. They apply to the next deployment.",
+	"deleted":      "Project deleted.",
+	"env-saved":    "Variable saved. It applies to the next deployment.",
+	"env-deleted":  "Variable deleted. The change applies to the next deployment.",
+	"cancelled":    "Deployment cancelled.",
+	"promoted":     "Promoted: the production URL now serves this deployment.",
+	"revoked":      "API key revoked.",
+	"disabled":     "User disabled: their sessions ended and their API keys no longer work.",
+	"enabled":      "User enabled.",
+	"user-deleted": "User deleted, with their projects.",
 }
 
 // seeOther answers a form with 303 See Other to path.
@@ -239,6 +247,14 @@ func (d *dashboard) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err != nil {
 			return d.fail(c, err)
+		}
+		if err := d.s.stillAllowed(r.Context(), u); err != nil {
+			// The allow list no longer lets this GitHub account in: its
+			// session ends here.
+			if err := d.s.EndSession(c); err != nil {
+				return d.fail(c, err)
+			}
+			return seeOther(c, "/sign-in?error=github-forbidden")
 		}
 		c.Set(userKey, u)
 		c.Set(sessionKey, sess)

@@ -2,7 +2,9 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,7 +68,13 @@ func (d *dashboard) handleSignIn(c echo.Context) error {
 	if token == "" {
 		return d.renderSignIn(c, http.StatusBadRequest, next, "Enter the admin token.")
 	}
-	if !equalTokens(token, d.s.cfg.AdminToken) {
+	ticket, err := d.s.beginCredentialCheck(c)
+	if err != nil {
+		return d.renderSignIn(c, http.StatusTooManyRequests, next, store.ErrorMessage(err))
+	}
+	valid := equalTokens(token, d.s.cfg.AdminToken)
+	ticket.done(!valid)
+	if !valid {
 		return d.renderSignIn(c, http.StatusUnauthorized, next, "That token is not valid; check BERTH_ADMIN_TOKEN on the server.")
 	}
 	if _, err := d.s.StartSession(c, d.s.admin); err != nil {
@@ -94,12 +102,30 @@ func (d *dashboard) signedIn(c echo.Context) bool {
 	return err == nil
 }
 
-// localRedirectPath keeps a post-sign-in destination on this site: a path, never
-// another host ("//evil.example" or "/\evil.example").
+// localRedirectPath keeps a post-sign-in destination on this site. Browsers
+// drop tabs and newlines from a URL and read a backslash as "/", so
+// "/<tab>/evil" and "/<backslash>evil" lead to another host just as "//evil"
+// does; and a path may be decoded once more on its way. Only a path that,
+// as given and decoded, starts with one "/" followed by neither "/" nor a
+// backslash, with no control character, backslash or scheme, is kept;
+// anything else is "/".
 func localRedirectPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/sign-in") {
+	decoded, err := url.PathUnescape(next)
+	if err != nil || !localPath(next) || !localPath(decoded) || strings.HasPrefix(decoded, "/sign-in") {
 		return "/"
 	}
 	return next
+}
+
+func localPath(p string) bool {
+	if len(p) < 1 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return false
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == '\\' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
 }

@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	store.ECONFLICT:     http.StatusConflict,
 	store.EUNAUTHORIZED: http.StatusUnauthorized,
 	store.EFORBIDDEN:    http.StatusForbidden,
+	store.ETOOMANY:      http.StatusTooManyRequests,
 	store.EINTERNAL:     http.StatusInternalServerError,
 	store.ELIMIT:        http.StatusTooManyRequests,
 }
@@ -30,6 +31,7 @@ var codeOf = map[int]string{
 	http.StatusUnauthorized:          store.EUNAUTHORIZED,
 	http.StatusBadRequest:            store.EINVALID,
 	http.StatusUnsupportedMediaType:  store.EINVALID,
+	http.StatusTooManyRequests:       store.ETOOMANY,
 }
 
 // errorHandler turns every error into {"error": sentence, "code": code}.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v84/github"
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,9 @@ type GitHubConfig struct {
 	Token         string // used for repository calls when a project's owner has no token of their own
 	AllowedUsers  []string
 	AllowedOrgs   []string
+	// OrgCheckTTL is how long GitHub's answer about a user's membership of
+	// the allowed organisations is trusted (default five minutes).
+	OrgCheckTTL time.Duration
 }
 
 func (g GitHubConfig) apiURL() string {
@@ -96,7 +100,7 @@ func (s *Handler) checkRepoAccess(ctx context.Context, u *store.User, fullName s
 	}
 	owner, name, _ := strings.Cut(fullName, "/")
 	var tokens []string
-	if own := s.deps.Deploys.OwnGitHubToken(ctx, u.ID); own != "" {
+	if own := s.deps.Deploys.UserGitHubToken(ctx, u.ID); own != "" {
 		tokens = append(tokens, own)
 	}
 	if inst := s.deps.Deploys.InstanceGitHubToken(); u.IsAdmin && inst != "" && !slices.Contains(tokens, inst) {

@@ -1,11 +1,8 @@
 package api
 
 import (
-	"context"
 	"net/http"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v84/github"
 	"github.com/labstack/echo/v4"
@@ -71,6 +68,22 @@ func (s *Handler) githubCallback(c echo.Context) error {
 	if s.cfg.GitHub.ClientID == "" {
 		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
 	}
+	ticket, err := s.beginCredentialCheck(c)
+	if err != nil {
+		return err
+	}
+	err = s.finishGitHubSignIn(c)
+	switch store.ErrorCode(err) {
+	case store.EINVALID, store.EUNAUTHORIZED, store.EFORBIDDEN:
+		ticket.done(true)
+	default:
+		ticket.done(false)
+	}
+	return err
+}
+
+// finishGitHubSignIn is the callback's work once it may go ahead.
+func (s *Handler) finishGitHubSignIn(c echo.Context) error {
 	ck, err := c.Cookie(stateCookie)
 	state := c.QueryParam("state")
 	if err != nil || ck.Value == "" || state == "" || !equalTokens(ck.Value, state) {
@@ -97,6 +110,9 @@ func (s *Handler) githubCallback(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if u.DisabledAt != nil {
+		return store.Errorf(store.EFORBIDDEN, "This account is disabled.")
+	}
 	if err := s.deps.DB.SetGitHubToken(ctx, u.ID, s.deps.Secrets.Seal([]byte(tok.AccessToken), model.GitHubTokenAAD(u.ID))); err != nil {
 		return err
 	}
@@ -113,22 +129,12 @@ func (s *Handler) allowedToSignIn(c echo.Context, client *github.Client, login s
 	if len(users) == 0 && len(orgs) == 0 {
 		return true
 	}
-	if slices.ContainsFunc(users, func(u string) bool { return strings.EqualFold(u, login) }) {
+	if allowedLogin(users, login) {
 		return true
 	}
 	if len(orgs) == 0 {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
-	defer cancel()
-	mine, _, err := client.Organizations.List(ctx, "", &github.ListOptions{PerPage: 100})
-	if err != nil {
-		return false
-	}
-	for _, o := range mine {
-		if slices.ContainsFunc(orgs, func(want string) bool { return strings.EqualFold(want, o.GetLogin()) }) {
-			return true
-		}
-	}
-	return false
+	ok, err := s.memberOfAllowedOrg(c.Request().Context(), client)
+	return err == nil && ok
 }

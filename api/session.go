@@ -44,7 +44,13 @@ func (s *Handler) handleTokenSignIn(c echo.Context) error {
 	if err := c.Bind(&req); err != nil {
 		return store.Errorf(store.EINVALID, "Send the admin token as token.")
 	}
-	if s.admin == nil || req.Token == "" || !equalTokens(req.Token, s.cfg.AdminToken) {
+	ticket, err := s.beginCredentialCheck(c)
+	if err != nil {
+		return err
+	}
+	valid := s.admin != nil && req.Token != "" && equalTokens(req.Token, s.cfg.AdminToken)
+	ticket.done(!valid)
+	if !valid {
 		return store.Errorf(store.EUNAUTHORIZED, "That token is not valid.")
 	}
 	csrf, err := s.StartSession(c, s.admin)

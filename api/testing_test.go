@@ -25,7 +25,7 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-const adminToken = "test-admin-token"
+const adminToken = "test-admin-token-0123456789abcdef0123"
 
 // harness is a real server: SQLite and JetStream in a temp dir, a local
 // artifact store, the serving handler, and the HTTP server on a loopback
@@ -204,6 +204,18 @@ type request struct {
 	body         string // sent as application/json when set
 	host         string // Host header; the server's own address when empty
 	header       map[string]string
+	from         string // the loopback address to send from (127.0.0.1 when empty)
+}
+
+// clientFrom is an HTTP client whose connections come from ip, a loopback
+// address (on Linux all of 127.0.0.0/8 answers), so tests can be several
+// clients at once.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{
+		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 type response struct {
@@ -240,7 +252,11 @@ func (h *harness) do(t *testing.T, r request) response {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if r.from != "" {
+		client = clientFrom(r.from)
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}

@@ -120,7 +120,7 @@ func (l *Lifecycle) GitHubRepoURL(fullName string) string {
 // RepoToken is the token for a project owner's repository calls: their own
 // GitHub token, else the instance's, else "".
 func (l *Lifecycle) RepoToken(ctx context.Context, ownerID string) string {
-	if own := l.OwnGitHubToken(ctx, ownerID); own != "" {
+	if own := l.UserGitHubToken(ctx, ownerID); own != "" {
 		return own
 	}
 	return l.cfg.GitHubToken
@@ -159,9 +159,10 @@ func (l *Lifecycle) WebhookSecret(p *store.Project) (string, error) {
 	return string(plain), nil
 }
 
-// OwnGitHubToken is the user's own GitHub token ("" when they signed in
-// otherwise). Checks of what a user may see use it, never the instance's.
-func (l *Lifecycle) OwnGitHubToken(ctx context.Context, userID string) string {
+// UserGitHubToken is the user's own GitHub token from sign-in, or "" (never
+// the instance's: it speaks for the user, as when their organisations are
+// checked).
+func (l *Lifecycle) UserGitHubToken(ctx context.Context, userID string) string {
 	if sealed, err := l.db.GitHubToken(ctx, userID); err == nil && len(sealed) > 0 {
 		if plain, err := l.secrets.Open(sealed, model.GitHubTokenAAD(userID)); err == nil {
 			return string(plain)

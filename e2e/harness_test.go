@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-const adminToken = "e2e-admin-token"
+const adminToken = "e2e-admin-token-0123456789abcdef01234"
 
 var binary string
 

@@ -82,6 +82,8 @@ func TestGitHubSignIn(t *testing.T) {
 		CSRF string `json:"csrf_token"`
 	}
 	getJSON(t, browser, b.url("/v1/session"), &session)
+	// berth runs with an admin token, so it has its admin: no GitHub
+	// account becomes one.
 	if session.User.Login != "octocat" || session.User.IsAdmin || session.CSRF == "" {
 		t.Fatalf("session after sign-in: %+v", session)
 	}

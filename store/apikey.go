@@ -44,7 +44,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, userID, name string) (*APIKey, s
 }
 
 // UserByAPIKey authenticates token: the key is found by its prefix and its
-// hash compared in constant time. It records the time of use.
+// hash compared in constant time. It records the time of use. A disabled
+// account's key answers ErrAccountDisabled.
 func (db *DB) UserByAPIKey(ctx context.Context, token string) (*User, error) {
 	unauthorized := Errorf(EUNAUTHORIZED, "The API key is not valid.")
 	rest, ok := strings.CutPrefix(token, apiKeyPrefix)
@@ -71,7 +72,7 @@ func (db *DB) UserByAPIKey(ctx context.Context, token string) (*User, error) {
 	if _, err := db.write.ExecContext(ctx, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", millis(db.Now()), id); err != nil {
 		return nil, fmt.Errorf("touch api key: %w", err)
 	}
-	return db.UserByID(ctx, userID)
+	return db.activeUser(ctx, userID)
 }
 
 // APIKeys lists a user's keys, newest first.

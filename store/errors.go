@@ -13,6 +13,7 @@ const (
 	ECONFLICT     = "conflict"
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
+	ETOOMANY      = "rate_limited"
 	EINTERNAL     = "internal"
 	ELIMIT        = "limit_reached" // a fair-use limit (projects, queued builds)
 )

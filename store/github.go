@@ -10,10 +10,11 @@ import (
 )
 
 // UpsertGitHubUser returns the user with this GitHub id, creating it on
-// first sign-in and keeping the login and name current. A new user becomes
-// admin only while the instance has no admin at all (no admin token, no
-// earlier admin): on a berth run with an admin token, a stranger who signs
-// in first is an ordinary user.
+// first sign-in and keeping its GitHub login and name current. The first
+// account of an instance becomes admin (an instance with an admin token
+// already has its built-in admin, so no GitHub account does). A GitHub
+// account never takes the reserved login "admin" nor is merged with the
+// built-in admin: it gets a login of its own.
 func (db *DB) UpsertGitHubUser(ctx context.Context, githubID int64, login, name string) (*User, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -24,31 +25,35 @@ func (db *DB) UpsertGitHubUser(ctx context.Context, githubID int64, login, name 
 	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE github_id = ?", githubID).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		var admins int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE is_admin").Scan(&admins); err != nil {
-			return nil, fmt.Errorf("count admins: %w", err)
+		var others int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&others); err != nil {
+			return nil, fmt.Errorf("count users: %w", err)
 		}
 		id = NewID(16)
-		// A GitHub login may collide with the built-in "admin" or a renamed account: suffix it.
-		unique := login
+		base := login
+		if strings.EqualFold(base, AdminLogin) {
+			base = AdminLogin + "-gh"
+		}
+		// A GitHub login may collide with a renamed account's: suffix it.
+		unique := base
 		for i := 2; ; i++ {
 			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE login = ?", unique).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE login = ? COLLATE NOCASE", unique).Scan(&n); err != nil {
 				return nil, fmt.Errorf("check login: %w", err)
 			}
 			if n == 0 {
 				break
 			}
-			unique = fmt.Sprintf("%s-%d", login, i)
+			unique = fmt.Sprintf("%s-%d", base, i)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, login, name, github_id, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, unique, name, githubID, admins == 0, millis(db.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, login, name, github_id, github_login, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, unique, name, githubID, login, others == 0, millis(db.Now())); err != nil {
 			return nil, fmt.Errorf("insert user: %w", err)
 		}
 	case err != nil:
 		return nil, fmt.Errorf("query user: %w", err)
 	default:
-		if _, err := tx.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", name, id); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET name = ?, github_login = ? WHERE id = ?", name, login, id); err != nil {
 			return nil, fmt.Errorf("update user: %w", err)
 		}
 	}

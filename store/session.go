@@ -56,7 +56,7 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (*Session, *User
 	if !db.Now().Before(s.ExpiresAt) {
 		return nil, nil, Errorf(EUNAUTHORIZED, "Your session has ended; sign in again.")
 	}
-	u, err := db.UserByID(ctx, s.UserID)
+	u, err := db.activeUser(ctx, s.UserID)
 	if err != nil {
 		return nil, nil, err
 	}

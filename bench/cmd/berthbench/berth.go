@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-const adminToken = "berthbench-admin-token"
+const adminToken = "berthbench-admin-token-0123456789abcdef"
 
 // bench holds what the sections share: the options, the report, and the
 // long-running berth instance with the Next.js deployment the build section
