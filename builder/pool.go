@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ type Config struct {
 	UploadParallel int           // uploads in flight per build (default 16)
 	CacheDir       string        // per-project build caches (npm cache, .next/cache); empty: none
 	CacheMaxBytes  int64         // size cap of all build caches (default DefaultCacheMaxBytes)
+	// GitAllowNets are the private ranges http(s) clones may still reach
+	// (the operator's own git servers); every other loopback, private,
+	// link-local or otherwise internal address is refused.
+	GitAllowNets []netip.Prefix
 }
 
 // Pool is the worker pool.
