@@ -104,7 +104,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken},
+	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
+		AllowLocalGit: cfg.AllowLocalGit},
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 
@@ -122,6 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Instance:      instance,
 		CacheDir:      buildCacheDir(cfg),
 		CacheMaxBytes: cfg.BuildCacheMB << 20,
+		GitAllowNets:  cfg.GitAllowNets,
 	}, m.queue.Client(), m.sandbox, m.artifacts, secrets, m.log)
 	if err := m.pool.Start(ctx); err != nil {
 		return err
@@ -156,7 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.api, err = api.New(api.Config{
 		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
-		GitHubEnabled: cfg.GitHubClientID != "",
+		GitHubEnabled: cfg.GitHubClientID != "", AllowLocalGit: cfg.AllowLocalGit,
 		GitHub: api.GitHubConfig{
 			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,
 			APIURL: cfg.GitHubAPIURL, WebURL: cfg.GitHubURL, Token: cfg.GitHubToken,

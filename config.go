@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	GitHubToken         string
 	AllowedGitHubUsers  []string
 	AllowedGitHubOrgs   []string
+
+	AllowLocalGit bool           // every user may build from paths, file:// and http:// URLs
+	GitAllowNets  []netip.Prefix // private ranges http(s) clones may reach
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -104,6 +108,11 @@ func options(c *Config) []option {
 		{"github-token", "BERTH_GITHUB_TOKEN", "", "token for commit statuses, comments and private clones when a project's owner has none", (*stringValue)(&c.GitHubToken), ""},
 		{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", "", "comma-separated GitHub logins allowed to sign in (both lists unset: anyone)", (*listValue)(&c.AllowedGitHubUsers), ""},
 		{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "", "comma-separated GitHub organisations whose members may sign in", (*listValue)(&c.AllowedGitHubOrgs), ""},
+
+		// Where builds may fetch from: the host's own disk and network are
+		// the administrator's unless the operator opens them.
+		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
+		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
 	}
 }
 

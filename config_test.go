@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,6 +53,9 @@ var settings = []struct {
 	{"github-token", "BERTH_GITHUB_TOKEN", "ghp_x", "ghp_x", func(c Config) any { return c.GitHubToken }},
 	{"allowed-github-users", "BERTH_ALLOWED_GITHUB_USERS", " alice, ,bob ", []string{"alice", "bob"}, func(c Config) any { return c.AllowedGitHubUsers }},
 	{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "acme", []string{"acme"}, func(c Config) any { return c.AllowedGitHubOrgs }},
+	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
+	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
+		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -100,6 +104,9 @@ func TestFlagBeatsVariable(t *testing.T) {
 			other := defaults[i].def
 			if other == "" || other == s.in {
 				other = "other"
+				if _, ok := s.want.([]netip.Prefix); ok {
+					other = "192.168.0.0/16"
+				}
 			}
 			vars := companions()
 			vars[s.env] = other

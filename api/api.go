@@ -29,6 +29,9 @@ type Config struct {
 	GitHub     GitHubConfig
 	// GitHubEnabled shows "Sign in with GitHub" (an OAuth app is configured).
 	GitHubEnabled bool
+	// AllowLocalGit lets every user, not only the administrator, build from
+	// paths, file:// and http:// URLs: sources on or near the berth host.
+	AllowLocalGit bool
 }
 
 // Check is one readiness probe.

@@ -35,6 +35,9 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	if err := s.checkGitURL(currentUser(c), req.GitURL); err != nil {
+		return err
+	}
 	p := &store.Project{
 		OwnerID: currentUser(c).ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: req.GitHubRepo,
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
@@ -75,11 +78,33 @@ func (s *Handler) handleUpdateProject(c echo.Context) error {
 	if err := bind(c, &patch); err != nil {
 		return err
 	}
-	p, err := s.deps.DB.UpdateProject(c.Request().Context(), currentUser(c).ID, c.Param("id"), patch)
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	p, err := s.deps.DB.Project(ctx, u.ID, c.Param("id"))
 	if err != nil {
 		return err
 	}
+	if patch.GitURL != nil && *patch.GitURL != p.GitURL {
+		if err := s.checkGitURL(u, *patch.GitURL); err != nil {
+			return err
+		}
+	}
+	if p, err = s.deps.DB.UpdateProject(ctx, u.ID, p.ID, patch); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, s.projectOut(p))
+}
+
+// checkGitURL checks a git_url u writes: https:// for everyone; paths,
+// file:// and http:// URLs, which berth fetches on its own host, only for
+// the administrator or when the operator allows them. Builds made later
+// from the stored URL (webhooks, redeploys) rely on this check, and the
+// builder checks again.
+func (s *Handler) checkGitURL(u *store.User, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	return store.ValidateGitURL(raw, u.IsAdmin || s.cfg.AllowLocalGit)
 }
 
 // handleDeleteProject cancels the project's running builds, deletes its rows

@@ -51,6 +51,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, false)
+}
+
+// newHarnessWith is newHarness with the operator's BERTH_ALLOW_LOCAL_GIT.
+func newHarnessWith(t *testing.T, allowLocalGit bool) *harness {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db")}
@@ -80,7 +86,7 @@ func newHarness(t *testing.T) *harness {
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
-	h.Deploys = deploys.New(deploys.Config{}, h.DB, h.Queue.Client(), h.Box, log)
+	h.Deploys = deploys.New(deploys.Config{AllowLocalGit: allowLocalGit}, h.DB, h.Queue.Client(), h.Box, log)
 	h.Deploys.Observe(func(_ context.Context, c deploys.Change) {
 		switch c.Kind {
 		case deploys.Promoted:
@@ -94,6 +100,7 @@ func newHarness(t *testing.T) *harness {
 	})
 	h.Server, err = api.New(api.Config{
 		BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
+		AllowLocalGit: allowLocalGit,
 	}, api.Deps{
 		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
 		Checks: []api.Check{

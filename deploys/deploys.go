@@ -23,6 +23,9 @@ type Config struct {
 	GitHubURL string
 	// GitHubToken is the instance's token for owners who have none.
 	GitHubToken string
+	// AllowLocalGit lets every project build from a path or file:// URL on
+	// the builder's host; otherwise only the administrator's projects may.
+	AllowLocalGit bool
 }
 
 // Lifecycle runs deployments from creation to their final state.

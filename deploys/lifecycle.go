@@ -59,7 +59,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 	job := queue.BuildJob{
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		Env: env, QueuedAt: d.CreatedAt,
+		Env: env, QueuedAt: d.CreatedAt, AllowLocal: l.allowLocal(ctx, ownerID),
 	}
 	// The token goes only to GitHub's own clone URL, sealed; the worker
 	// uses it on the host and never hands it to the container.
@@ -69,6 +69,18 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 		}
 	}
 	return l.queue.PublishJob(ctx, job)
+}
+
+// allowLocal reports whether ownerID's builds may fetch from the builder's
+// own disk: the owner is an administrator, or the operator allows it for
+// everyone. A URL stored before that rule, or by an owner who is no longer
+// an administrator, is refused by the builder.
+func (l *Lifecycle) allowLocal(ctx context.Context, ownerID string) bool {
+	if l.cfg.AllowLocalGit {
+		return true
+	}
+	u, err := l.db.UserByID(ctx, ownerID)
+	return err == nil && u.IsAdmin
 }
 
 // Cancel marks d cancelled and tells the worker holding its job to stop.
