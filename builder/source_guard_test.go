@@ -212,17 +212,27 @@ func TestRepoFilesStayInTheRepository(t *testing.T) {
 	}
 }
 
-// TestCacheKeyDoesNotReadDevZero: a lock file linked to /dev/zero adds
-// nothing to the key: the key is the one package.json alone gives.
-func TestCacheKeyDoesNotReadDevZero(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"a":1}`), 0o644)
-	plain := cacheKey(openRoot(t, dir), "img", "/workspace", nil)
-	if err := os.Symlink("/dev/zero", filepath.Join(dir, "package-lock.json")); err != nil {
+// TestCacheKeyReadsOnlyTheRepository: a lock file that links out of the
+// repository (to a file, to /dev/zero) or to a FIFO adds nothing to the
+// cache key, and hashing it does not block: the key is the one
+// package.json alone gives.
+func TestCacheKeyReadsOnlyTheRepository(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "lock"), []byte("secret of the host"), 0o644)
+	fifo := filepath.Join(outside, "fifo")
+	if err := mkfifo(fifo); err != nil {
 		t.Fatal(err)
 	}
-	if got := cacheKey(openRoot(t, dir), "img", "/workspace", nil); got != plain {
-		t.Fatal("a lock file linked to /dev/zero changed the cache key: it was read")
+	for _, target := range []string{filepath.Join(outside, "lock"), "/dev/zero", fifo} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"a":1}`), 0o644)
+		plain := cacheKey(openRoot(t, dir), "img", "/workspace", nil)
+		if err := os.Symlink(target, filepath.Join(dir, "package-lock.json")); err != nil {
+			t.Fatal(err)
+		}
+		if got := cacheKey(openRoot(t, dir), "img", "/workspace", nil); got != plain {
+			t.Errorf("a lock file linked to %s changed the cache key: it was read", target)
+		}
 	}
 }
 
