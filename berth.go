@@ -114,7 +114,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
-		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects},
+		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects,
+		AllowLocalGit: cfg.AllowLocalGit},
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 
@@ -134,6 +135,7 @@ func (m *Main) Run(ctx context.Context) error {
 		CacheMaxBytes: cfg.BuildCacheMB << 20,
 		LogMaxLines:   cfg.BuildLogLines,
 		LogMaxBytes:   cfg.BuildLogMB << 20,
+		GitAllowNets:  cfg.GitAllowNets,
 	}, m.queue.Client(), m.sandbox, m.artifacts, secrets, m.log)
 	if err := m.pool.Start(ctx); err != nil {
 		return err
@@ -174,7 +176,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.api, err = api.New(api.Config{
 		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
-		GitHubEnabled: cfg.GitHubClientID != "",
+		GitHubEnabled: cfg.GitHubClientID != "", AllowLocalGit: cfg.AllowLocalGit,
 		GitHub: api.GitHubConfig{
 			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,
 			APIURL: cfg.GitHubAPIURL, WebURL: cfg.GitHubURL, Token: cfg.GitHubToken,

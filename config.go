@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -61,8 +62,10 @@ type Config struct {
 	AllowedGitHubUsers  []string
 	AllowedGitHubOrgs   []string
 
-	AuthFailuresPerIP  int // failed credential checks one address may make per minute
-	AuthFailuresGlobal int // failed credential checks all addresses may make per minute
+	AuthFailuresPerIP  int            // failed credential checks one address may make per minute
+	AuthFailuresGlobal int            // failed credential checks all addresses may make per minute
+	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
+	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -135,6 +138,10 @@ func options(c *Config) []option {
 		// Failed credential checks (tokens, API keys, sign-ins) before 429s.
 		{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "10", "failed credential checks one client address may make per minute", (*intValue)(&c.AuthFailuresPerIP), ""},
 		{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "100", "failed credential checks all addresses together may make per minute", (*intValue)(&c.AuthFailuresGlobal), ""},
+		// Where builds may fetch from: the host's own disk and network are
+		// the administrator's unless the operator opens them.
+		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
+		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -62,6 +63,9 @@ var settings = []struct {
 	{"allowed-github-orgs", "BERTH_ALLOWED_GITHUB_ORGS", "acme", []string{"acme"}, func(c Config) any { return c.AllowedGitHubOrgs }},
 	{"auth-failures-per-ip", "BERTH_AUTH_FAILURES_PER_IP", "20", 20, func(c Config) any { return c.AuthFailuresPerIP }},
 	{"auth-failures-global", "BERTH_AUTH_FAILURES_GLOBAL", "500", 500, func(c Config) any { return c.AuthFailuresGlobal }},
+	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
+	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
+		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -110,6 +114,9 @@ func TestFlagBeatsVariable(t *testing.T) {
 			other := defaults[i].def
 			if other == "" || other == s.in {
 				other = "other"
+				if _, ok := s.want.([]netip.Prefix); ok {
+					other = "192.168.0.0/16"
+				}
 			}
 			vars := companions()
 			vars[s.env] = other

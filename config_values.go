@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/internal/netguard"
 )
 
 // The flag.Value kinds a config option can have, each a pointer into a
@@ -19,6 +22,9 @@ type (
 	durationValue time.Duration
 	// listValue is a comma-separated list, each item trimmed, empty items dropped.
 	listValue []string
+	// netsValue is a comma-separated list of CIDR ranges (a bare address is
+	// a range of one).
+	netsValue []netip.Prefix
 )
 
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
@@ -95,3 +101,19 @@ func (v *listValue) Set(s string) error {
 	return nil
 }
 func (v *listValue) String() string { return strings.Join(*v, ",") }
+
+func (v *netsValue) Set(s string) error {
+	nets, err := netguard.ParseNets(s)
+	if err != nil {
+		return err
+	}
+	*v = nets
+	return nil
+}
+func (v *netsValue) String() string {
+	out := make([]string, len(*v))
+	for i, n := range *v {
+		out[i] = n.String()
+	}
+	return strings.Join(out, ",")
+}

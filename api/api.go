@@ -33,6 +33,9 @@ type Config struct {
 	GitHubEnabled bool
 	// AuthLimits bound failed credential checks; zero values take defaults.
 	AuthLimits AuthLimits
+	// AllowLocalGit lets every user, not only the administrator, build from
+	// paths, file:// and http:// URLs: sources on or near the berth host.
+	AllowLocalGit bool
 }
 
 // MinAdminTokenLength is the shortest admin token berth accepts: it is a

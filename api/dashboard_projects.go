@@ -102,6 +102,10 @@ func (d *dashboard) handleCreateProject(c echo.Context) error {
 	if f.Name == "" {
 		f.Name = projectNameFromRepo(f.GitURL, f.GitHubRepo)
 	}
+	if err := d.s.checkGitURL(currentUser(c), f.GitURL); err != nil {
+		msg, status, _ := formError(err)
+		return d.renderNewProject(c, status, f, msg)
+	}
 	u := currentUser(c)
 	p := &store.Project{
 		OwnerID: u.ID, Name: f.Name, GitURL: f.GitURL, GitHubRepo: f.GitHubRepo,
@@ -266,6 +270,12 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir}
 	if p.GitHubRepo == "" {
 		patch.GitURL = &f.GitURL // a linked GitHub repository is changed on GitHub's side
+		if f.GitURL != p.GitURL {
+			if err := d.s.checkGitURL(currentUser(c), f.GitURL); err != nil {
+				msg, status, _ := formError(err)
+				return d.renderProject(c, status, p, f, envForm{Target: model.TargetAll}, msg)
+			}
+		}
 	} else {
 		patch.AllowForkPRs = &f.AllowForkPRs // only pull requests on GitHub come from forks
 	}

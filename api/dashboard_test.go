@@ -543,7 +543,7 @@ func TestDashboardPages(t *testing.T) {
 		text string
 	}{
 		{"no repository", url.Values{"name": {"x"}}, "Enter the git URL of the repository to deploy."},
-		{"bad URL", url.Values{"name": {"x"}, "git_url": {"ftp://example.com/x"}}, "The repository URL must be an https:// or file:// URL or an absolute path."},
+		{"bad URL", url.Values{"name": {"x"}, "git_url": {"ftp://example.com/x"}}, "The repository URL must be an https://, http:// or file:// URL or an absolute path."},
 		{"bad branch", url.Values{"git_url": {"https://example.com/x.git"}, "production_branch": {"a..b"}}, "is not a valid branch name."},
 	}
 	for _, tt := range bad {

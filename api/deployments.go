@@ -38,10 +38,8 @@ func (s *Handler) handleCreateDeployment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.GitURL != "" {
-		if err := store.ValidateGitURL(req.GitURL); err != nil {
-			return err
-		}
+	if err := s.checkGitURL(u, req.GitURL); err != nil {
+		return err
 	}
 	if req.Ref != "" && !store.ValidBranch(req.Ref) {
 		return store.Errorf(store.EINVALID, "%q is not a valid branch, tag or commit.", req.Ref)

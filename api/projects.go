@@ -73,6 +73,11 @@ func (s *Handler) updateProject(ctx context.Context, u *store.User, id string, p
 	if err != nil {
 		return nil, "", err
 	}
+	if patch.GitURL != nil && *patch.GitURL != cur.GitURL {
+		if err := s.checkGitURL(u, *patch.GitURL); err != nil {
+			return nil, "", err
+		}
+	}
 	if patch.GitHubRepo != nil && *patch.GitHubRepo != "" &&
 		(!strings.EqualFold(*patch.GitHubRepo, cur.GitHubRepo) || cur.GitHubRepoID == 0) {
 		link, err := s.checkRepoAccess(ctx, u, *patch.GitHubRepo)
@@ -114,6 +119,9 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 		return err
 	}
 	u := currentUser(c)
+	if err := s.checkGitURL(u, req.GitURL); err != nil {
+		return err
+	}
 	p := &store.Project{
 		OwnerID: u.ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: strings.TrimSpace(req.GitHubRepo),
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
@@ -181,6 +189,18 @@ func (s *Handler) handleRotateWebhookSecret(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, webhookJSON{Secret: secret, URL: s.webhookURL()})
+}
+
+// checkGitURL checks a git_url u writes: https:// for everyone; paths,
+// file:// and http:// URLs, which berth fetches on its own host, only for
+// the administrator or when the operator allows them. Builds made later
+// from the stored URL (webhooks, redeploys) rely on this check, and the
+// builder checks again.
+func (s *Handler) checkGitURL(u *store.User, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	return store.ValidateGitURL(raw, u.IsAdmin || s.cfg.AllowLocalGit)
 }
 
 // handleDeleteProject cancels the project's running builds, deletes its rows

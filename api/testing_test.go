@@ -52,6 +52,11 @@ type harness struct {
 // harnessOption changes the server's or the lifecycle's configuration.
 type harnessOption func(*api.Config, *deploys.Config)
 
+// withAllowLocalGit is the operator's BERTH_ALLOW_LOCAL_GIT.
+func withAllowLocalGit(c *api.Config, d *deploys.Config) {
+	c.AllowLocalGit, d.AllowLocalGit = true, true
+}
+
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()

@@ -43,17 +43,18 @@ func TestCloneWithToken(t *testing.T) {
 	}))
 	defer srv.Close()
 	url := srv.URL + "/owner/private.git"
+	loopback := allowNets(t, "127.0.0.1/32")
 
-	c, err := fetchSource(context.Background(), Source{URL: url, Ref: "main",
+	c, err := fetchSource(context.Background(), Source{URL: url, Ref: "main", Net: loopback,
 		Auth: &githttp.BasicAuth{Username: "x-access-token", Password: token}}, filepath.Join(t.TempDir(), "src"))
 	if err != nil || c.SHA != second {
 		t.Fatalf("clone with token: %+v %v", c, err)
 	}
-	_, err = fetchSource(context.Background(), Source{URL: url, Ref: "main"}, filepath.Join(t.TempDir(), "src"))
+	_, err = fetchSource(context.Background(), Source{URL: url, Ref: "main", Net: loopback}, filepath.Join(t.TempDir(), "src"))
 	if err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Fatalf("clone without token: %v, want a credentials error", err)
 	}
-	_, err = fetchSource(context.Background(), Source{URL: url, Ref: "main",
+	_, err = fetchSource(context.Background(), Source{URL: url, Ref: "main", Net: loopback,
 		Auth: &githttp.BasicAuth{Username: "x-access-token", Password: "wrong-" + token}}, filepath.Join(t.TempDir(), "src"))
 	if err == nil || strings.Contains(err.Error(), token) {
 		t.Fatalf("clone with a wrong token: %v (must fail without echoing the token)", err)

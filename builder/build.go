@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
+	"github.com/berth-dev/berth/internal/netguard"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 )
@@ -135,7 +136,8 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err != nil {
 		return queue.Event{}, err
 	}
-	commit, err := fetchSource(ctx, Source{URL: job.GitURL, Ref: job.Ref, SHA: job.CommitSHA, Auth: auth}, src)
+	commit, err := fetchSource(ctx, Source{URL: job.GitURL, Ref: job.Ref, SHA: job.CommitSHA, Auth: auth,
+		AllowLocal: job.AllowLocal, Net: netguard.Policy{Allow: p.cfg.GitAllowNets}}, src)
 	if err != nil {
 		return queue.Event{}, err
 	}
@@ -148,11 +150,22 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err != nil {
 		return queue.Event{}, err
 	}
-	projectDir := filepath.Join(src, filepath.FromSlash(job.RootDir))
-	if fi, err := os.Stat(projectDir); err != nil || !fi.IsDir() {
-		return queue.Event{}, fmt.Errorf("the root directory %q does not exist in the repository", job.RootDir)
+	// The host reads the clone only through roots: links in the repository
+	// may not lead out of it.
+	repo, err := os.OpenRoot(src)
+	if err != nil {
+		return queue.Event{}, fmt.Errorf("open the clone: %w", err)
 	}
-	cmds := detectCommands(projectDir)
+	defer repo.Close()
+	projectDir, err := openProjectDir(repo, job.RootDir)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	defer projectDir.Close()
+	cmds, err := detectCommands(projectDir)
+	if err != nil {
+		return queue.Event{}, err
+	}
 	if job.InstallCommand != "" {
 		cmds.Install = job.InstallCommand
 		cmds.ReusableModules = false // an install of its own may not be npm's

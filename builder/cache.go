@@ -86,17 +86,19 @@ func newBuildCache(dir string, maxBytes int64, sb *sandbox.Sandbox, log *slog.Lo
 // cacheKey names a project's dependency set: the hash of its lock file (or
 // package.json), the build image, the root directory and the build's
 // environment variables (install scripts may read them).
-func cacheKey(projectDir, image, rootDir string, env map[string]string) string {
+// The files are read through projectDir, confined to the repository, and a
+// file that is not a regular one, or is too large, is passed over.
+func cacheKey(projectDir *os.Root, image, rootDir string, env map[string]string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", image, rootDir)
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		fmt.Fprintf(h, "env\x00%s\x00%s\x00", k, env[k])
 	}
 	for _, name := range lockFiles {
-		data, err := readSmallFile(filepath.Join(projectDir, name), 256<<20)
-		if err == nil {
+		fh := sha256.New()
+		if err := hashRepoFile(projectDir, name, maxLockFile, fh); err == nil {
 			fmt.Fprintf(h, "%s\x00", name)
-			h.Write(data)
+			h.Write(fh.Sum(nil))
 			break
 		}
 	}
@@ -419,7 +421,7 @@ func dirSize(dir string) int64 {
 
 // restoreCache opens the project's build cache for this build and logs what
 // it restores. It returns nil when the pool keeps no cache.
-func (p *Pool) restoreCache(ctx context.Context, job queue.BuildJob, projectDir, workdir string, env map[string]string, modules bool, em *emitter) *cacheUse {
+func (p *Pool) restoreCache(ctx context.Context, job queue.BuildJob, projectDir *os.Root, workdir string, env map[string]string, modules bool, em *emitter) *cacheUse {
 	u := p.cache.restore(ctx, cacheSpaces(job.ProjectID, job.Scope), cacheKey(projectDir, p.cfg.Image, workdir, env), workdir, modules)
 	if msg := u.describe(); msg != "" {
 		em.system("%s", msg)

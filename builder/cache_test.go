@@ -23,37 +23,38 @@ func TestCacheKey(t *testing.T) {
 		}
 	}
 	write("package.json", `{"dependencies":{"next":"15"}}`)
-	pkgOnly := cacheKey(dir, "node:22", "/workspace", nil)
-	if pkgOnly != cacheKey(dir, "node:22", "/workspace", nil) {
+	root := openRoot(t, dir)
+	pkgOnly := cacheKey(root, "node:22", "/workspace", nil)
+	if pkgOnly != cacheKey(root, "node:22", "/workspace", nil) {
 		t.Fatal("key not stable")
 	}
 	write("package-lock.json", `{"lockfileVersion":3}`)
-	locked := cacheKey(dir, "node:22", "/workspace", nil)
+	locked := cacheKey(root, "node:22", "/workspace", nil)
 	if locked == pkgOnly {
 		t.Error("a lock file does not change the key")
 	}
 	write("package.json", `{"dependencies":{"next":"15"},"scripts":{"build":"next build"}}`)
-	if cacheKey(dir, "node:22", "/workspace", nil) != locked {
+	if cacheKey(root, "node:22", "/workspace", nil) != locked {
 		t.Error("package.json changes the key although a lock file decides it")
 	}
 	write("package-lock.json", `{"lockfileVersion":3,"packages":{}}`)
-	if cacheKey(dir, "node:22", "/workspace", nil) == locked {
+	if cacheKey(root, "node:22", "/workspace", nil) == locked {
 		t.Error("a changed lock file keeps the key")
 	}
-	if cacheKey(dir, "node:24", "/workspace", nil) == cacheKey(dir, "node:22", "/workspace", nil) {
+	if cacheKey(root, "node:24", "/workspace", nil) == cacheKey(root, "node:22", "/workspace", nil) {
 		t.Error("the image does not change the key")
 	}
-	if cacheKey(dir, "node:22", "/workspace/web", nil) == cacheKey(dir, "node:22", "/workspace", nil) {
+	if cacheKey(root, "node:22", "/workspace/web", nil) == cacheKey(root, "node:22", "/workspace", nil) {
 		t.Error("the root directory does not change the key")
 	}
 	env := map[string]string{"A": "1", "B": "2"}
-	if cacheKey(dir, "node:22", "/workspace", env) == cacheKey(dir, "node:22", "/workspace", nil) {
+	if cacheKey(root, "node:22", "/workspace", env) == cacheKey(root, "node:22", "/workspace", nil) {
 		t.Error("environment variables do not change the key")
 	}
-	if cacheKey(dir, "node:22", "/workspace", env) != cacheKey(dir, "node:22", "/workspace", map[string]string{"B": "2", "A": "1"}) {
+	if cacheKey(root, "node:22", "/workspace", env) != cacheKey(root, "node:22", "/workspace", map[string]string{"B": "2", "A": "1"}) {
 		t.Error("the key depends on map order")
 	}
-	if cacheKey(dir, "node:22", "/workspace", env) == cacheKey(dir, "node:22", "/workspace", map[string]string{"A": "1", "B": "3"}) {
+	if cacheKey(root, "node:22", "/workspace", env) == cacheKey(root, "node:22", "/workspace", map[string]string{"A": "1", "B": "3"}) {
 		t.Error("a changed value keeps the key")
 	}
 }

@@ -2,8 +2,9 @@ package builder
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // Commands are the install and build commands a project runs, each given to
@@ -26,11 +27,16 @@ type Commands struct {
 // detectCommands picks defaults from the project's package.json and lock
 // file, read on the host: the package manager the lock file belongs to, and
 // its build script when there is one. A folder without package.json is a
-// plain static site: nothing to run.
-func detectCommands(dir string) Commands {
-	data, err := readSmallFile(filepath.Join(dir, "package.json"), 4<<20)
+// plain static site: nothing to run. dir is the project's folder of the
+// cloned repository; a package.json or lock file that is not a regular file
+// inside it is an error, never followed.
+func detectCommands(dir *os.Root) (Commands, error) {
+	data, err := readRepoFile(dir, "package.json", maxPackageJSON)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Commands{}, nil
+	}
 	if err != nil {
-		return Commands{}
+		return Commands{}, err
 	}
 	var pkg struct {
 		Scripts         map[string]string `json:"scripts"`
@@ -39,9 +45,11 @@ func detectCommands(dir string) Commands {
 		Workspaces      any               `json:"workspaces"`
 	}
 	_ = json.Unmarshal(data, &pkg) // a broken package.json fails loudly in npm itself
+	var bad error
 	exists := func(name string) bool {
-		_, err := os.Stat(filepath.Join(dir, name))
-		return err == nil
+		ok, err := repoFileExists(dir, name)
+		bad = errors.Join(bad, err)
+		return ok
 	}
 	var c Commands
 	_, dep := pkg.Dependencies["next"]
@@ -68,5 +76,8 @@ func detectCommands(dir string) Commands {
 	if _, ok := pkg.Scripts["build"]; ok {
 		c.Build = run
 	}
-	return c
+	if bad != nil {
+		return Commands{}, bad
+	}
+	return c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ type Config struct {
 	CacheMaxBytes  int64         // size cap of all build caches (default DefaultCacheMaxBytes)
 	LogMaxLines    int           // output lines of one build kept (default 20000)
 	LogMaxBytes    int64         // output bytes of one build kept (default 10 MiB)
+	// GitAllowNets are the private ranges http(s) clones may still reach
+	// (the operator's own git servers); every other loopback, private,
+	// link-local or otherwise internal address is refused.
+	GitAllowNets []netip.Prefix
 }
 
 // Pool is the worker pool.

@@ -136,7 +136,7 @@ func waitNotPending(t *testing.T, q *queue.Client, id string) {
 func TestFailedBuildReportsAndAcks(t *testing.T) {
 	q, pool := testPool(t, Config{Concurrency: 1})
 	ctx := context.Background()
-	if err := q.Client().PublishJob(ctx, queue.BuildJob{DeploymentID: "d1", GitURL: "/nonexistent/repo"}); err != nil {
+	if err := q.Client().PublishJob(ctx, queue.BuildJob{DeploymentID: "d1", GitURL: "/nonexistent/repo", AllowLocal: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pool.Start(ctx); err != nil {
@@ -167,7 +167,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	q, pool := testPool(t, Config{Concurrency: 1, MaxAttempts: 1})
 	ctx := context.Background()
 	qc := q.Client()
-	if err := qc.PublishJob(ctx, queue.BuildJob{DeploymentID: "d2", GitURL: "/nonexistent/repo"}); err != nil {
+	if err := qc.PublishJob(ctx, queue.BuildJob{DeploymentID: "d2", GitURL: "/nonexistent/repo", AllowLocal: true}); err != nil {
 		t.Fatal(err)
 	}
 	// One delivery that "crashes": taken and handed back.

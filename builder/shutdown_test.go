@@ -39,7 +39,7 @@ func TestCloseHandsBackRunningBuild(t *testing.T) {
 	ctx := context.Background()
 	qc := q.Client()
 	const marker = "build-is-running"
-	job := queue.BuildJob{DeploymentID: "stop1", ProjectID: "p", GitURL: repo, BuildCommand: "echo " + marker + " && sleep 600"}
+	job := queue.BuildJob{DeploymentID: "stop1", ProjectID: "p", GitURL: repo, AllowLocal: true, BuildCommand: "echo " + marker + " && sleep 600"}
 	if err := qc.PublishJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/berth-dev/berth/internal/netguard"
 )
 
 var shaRe = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -21,6 +28,12 @@ type Source struct {
 	Ref  string // branch or tag; a 40-hex ref is a commit; empty = the remote's default branch
 	SHA  string // exact commit, when known (webhooks, redeploys)
 	Auth transport.AuthMethod
+	// AllowLocal lets URL be a path or file:// URL on this host (the
+	// control plane decided the project may: its owner is an admin, or the
+	// operator allows local sources).
+	AllowLocal bool
+	// Net decides which addresses an http(s) clone may connect to.
+	Net netguard.Policy
 }
 
 // Commit is what was fetched.
@@ -34,13 +47,16 @@ type Commit struct {
 // commit. It is shallow when only a branch or tag is asked for. Credentials,
 // when any, stay in this process: the container receives only the files.
 func fetchSource(ctx context.Context, src Source, dir string) (Commit, error) {
+	ctx, err := guardSource(ctx, src)
+	if err != nil {
+		return Commit{}, err
+	}
 	sha := src.SHA
 	ref := src.Ref
 	if sha == "" && shaRe.MatchString(ref) {
 		sha, ref = ref, ""
 	}
 	var repo *git.Repository
-	var err error
 	var branch string
 	switch {
 	case ref == "":
@@ -98,7 +114,8 @@ func clone(ctx context.Context, dir string, src Source, ref plumbing.ReferenceNa
 	if shallow {
 		opts.Depth = 1
 		repo, err := git.PlainCloneContext(ctx, dir, false, opts)
-		if err == nil || isRefNotFound(err) || errors.Is(err, git.NoMatchingRefSpecError{}) || ctx.Err() != nil {
+		var refused *netguard.RefusedError
+		if err == nil || isRefNotFound(err) || errors.Is(err, git.NoMatchingRefSpecError{}) || ctx.Err() != nil || errors.As(err, &refused) {
 			return repo, wrapCloneErr(err)
 		}
 		if err := resetDir(dir); err != nil {
@@ -111,9 +128,12 @@ func clone(ctx context.Context, dir string, src Source, ref plumbing.ReferenceNa
 }
 
 func wrapCloneErr(err error) error {
+	var refused *netguard.RefusedError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &refused):
+		return fmt.Errorf("git_url resolves to %s, %s; berth does not fetch from private networks", refused.IP, refused.Phrase())
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return errors.New("clone repository: the repository needs credentials berth does not have")
 	case errors.Is(err, transport.ErrRepositoryNotFound):
@@ -155,4 +175,52 @@ func orDefault(ref string) string {
 		return "the default branch"
 	}
 	return ref
+}
+
+// guardSource checks where src would be fetched from before anything is
+// fetched: a path or file:// URL on this host only when the job allows it,
+// http(s) only through the guarded client, with the pool's network policy
+// in the returned context; nothing else (ssh, git://).
+func guardSource(ctx context.Context, src Source) (context.Context, error) {
+	ep, err := transport.NewEndpoint(src.URL)
+	if err != nil {
+		return ctx, fmt.Errorf("git_url %q is not a URL berth can fetch from", src.URL)
+	}
+	switch ep.Protocol {
+	case "file":
+		if !src.AllowLocal {
+			return ctx, errors.New("git_url is a path on the berth host; only the administrator may build from local repositories")
+		}
+		return ctx, nil
+	case "http", "https":
+		guardGitHTTP.Do(func() {
+			client.InstallProtocol("http", guardedGitClient())
+			client.InstallProtocol("https", guardedGitClient())
+		})
+		return netguard.WithPolicy(ctx, src.Net), nil
+	}
+	return ctx, fmt.Errorf("git_url must be an https:// URL (berth does not fetch over %s)", ep.Protocol)
+}
+
+// guardGitHTTP installs, once per process, go-git's http and https client:
+// go-git looks its transports up in a process-wide table and takes no client
+// per clone. The one installed is the same for every clone; what a clone may
+// connect to travels in its context (netguard.WithPolicy), read by the
+// dialer on every connection, redirects included.
+var guardGitHTTP sync.Once
+
+func guardedGitClient() transport.Transport {
+	dialer := netguard.ContextDialer()
+	return githttp.NewClient(&http.Client{Transport: &http.Transport{
+		// No proxy from the environment: the dialer must see the
+		// address of the git server itself.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		// Each clone dials afresh: an idle connection made under one
+		// clone's policy must not serve another's.
+		DisableKeepAlives: true,
+	}})
 }

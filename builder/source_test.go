@@ -59,14 +59,14 @@ func TestFetchSource(t *testing.T) {
 		wantFile   string // file that must exist with content
 		wantErr    string
 	}{
-		{name: "default branch", src: Source{URL: repo}, wantSHA: second, wantBranch: "main", wantFile: "a.txt=two"},
-		{name: "branch", src: Source{URL: repo, Ref: "feature"}, wantSHA: feature, wantBranch: "feature", wantFile: "b.txt=feature"},
-		{name: "file URL", src: Source{URL: "file://" + repo, Ref: "main"}, wantSHA: second, wantBranch: "main"},
-		{name: "tag", src: Source{URL: repo, Ref: "v1"}, wantSHA: first, wantFile: "a.txt=one"},
-		{name: "exact commit on branch", src: Source{URL: repo, Ref: "main", SHA: first}, wantSHA: first, wantBranch: "main", wantFile: "a.txt=one"},
-		{name: "commit as ref", src: Source{URL: repo, Ref: first}, wantSHA: first, wantFile: "a.txt=one"},
-		{name: "missing branch", src: Source{URL: repo, Ref: "nope"}, wantErr: `"nope" not found`},
-		{name: "missing repository", src: Source{URL: filepath.Join(repo, "missing")}, wantErr: "clone repository"},
+		{name: "default branch", src: Source{URL: repo, AllowLocal: true}, wantSHA: second, wantBranch: "main", wantFile: "a.txt=two"},
+		{name: "branch", src: Source{URL: repo, AllowLocal: true, Ref: "feature"}, wantSHA: feature, wantBranch: "feature", wantFile: "b.txt=feature"},
+		{name: "file URL", src: Source{URL: "file://" + repo, AllowLocal: true, Ref: "main"}, wantSHA: second, wantBranch: "main"},
+		{name: "tag", src: Source{URL: repo, AllowLocal: true, Ref: "v1"}, wantSHA: first, wantFile: "a.txt=one"},
+		{name: "exact commit on branch", src: Source{URL: repo, AllowLocal: true, Ref: "main", SHA: first}, wantSHA: first, wantBranch: "main", wantFile: "a.txt=one"},
+		{name: "commit as ref", src: Source{URL: repo, AllowLocal: true, Ref: first}, wantSHA: first, wantFile: "a.txt=one"},
+		{name: "missing branch", src: Source{URL: repo, AllowLocal: true, Ref: "nope"}, wantErr: `"nope" not found`},
+		{name: "missing repository", src: Source{URL: filepath.Join(repo, "missing"), AllowLocal: true}, wantErr: "clone repository"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,8 +130,8 @@ func TestDetectCommands(t *testing.T) {
 			for name, content := range tt.files {
 				os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
 			}
-			if got := detectCommands(dir); got != tt.want {
-				t.Errorf("got %+v, want %+v", got, tt.want)
+			if got, err := detectCommands(openRoot(t, dir)); err != nil || got != tt.want {
+				t.Errorf("got %+v, %v, want %+v", got, err, tt.want)
 			}
 		})
 	}

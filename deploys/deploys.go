@@ -35,6 +35,9 @@ type Config struct {
 	// limit); MaxProjects how many projects. The admin has neither limit.
 	MaxQueued   int
 	MaxProjects int
+	// AllowLocalGit lets every project build from a path or file:// URL on
+	// the builder's host; otherwise only the administrator's projects may.
+	AllowLocalGit bool
 }
 
 // Lifecycle runs deployments from creation to their final state.

@@ -55,7 +55,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 	job := queue.BuildJob{
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		QueuedAt: d.CreatedAt, Scope: buildScope(p, d),
+		QueuedAt: d.CreatedAt, Scope: buildScope(p, d), AllowLocal: l.allowLocal(ctx, ownerID),
 	}
 	if d.Fork {
 		// A fork's author controls what the build runs: it gets no
@@ -90,6 +90,18 @@ func buildScope(p *store.Project, d *store.Deployment) string {
 	default:
 		return model.ScopePreview
 	}
+}
+
+// allowLocal reports whether ownerID's builds may fetch from the builder's
+// own disk: the owner is an administrator, or the operator allows it for
+// everyone. A URL stored before that rule, or by an owner who is no longer
+// an administrator, is refused by the builder.
+func (l *Lifecycle) allowLocal(ctx context.Context, ownerID string) bool {
+	if l.cfg.AllowLocalGit {
+		return true
+	}
+	u, err := l.db.UserByID(ctx, ownerID)
+	return err == nil && u.IsAdmin
 }
 
 // Cancel marks d cancelled and tells the worker holding its job to stop.

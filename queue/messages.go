@@ -27,6 +27,10 @@ type BuildJob struct {
 	InstallCommand string `json:"install_command,omitempty"`
 	BuildCommand   string `json:"build_command,omitempty"`
 	OutputDir      string `json:"output_dir,omitempty"`
+	// AllowLocal lets GitURL be a path or file:// URL on the worker's host:
+	// the project's owner is an admin or the operator allows local sources.
+	// Without it a worker refuses such a URL.
+	AllowLocal bool `json:"allow_local,omitempty"`
 	// Env is the build-time environment, JSON-encoded and sealed with the
 	// instance's secret key (bound to the deployment id), so no secret is
 	// written in clear to the JetStream store.

@@ -38,7 +38,9 @@ func (p *Project) Validate() error {
 		return Errorf(EINVALID, "A project needs a name of 1 to 100 characters.")
 	}
 	if p.GitURL != "" {
-		if err := ValidateGitURL(p.GitURL); err != nil {
+		// Who may use which kind of URL is decided where it is written
+		// (the API knows the caller); here any kind berth can fetch passes.
+		if err := ValidateGitURL(p.GitURL, true); err != nil {
 			return err
 		}
 	}
@@ -69,12 +71,23 @@ func ValidGitHubRepo(s string) bool {
 	return repoRe.MatchString(s) && strings.Trim(owner, ".") != "" && strings.Trim(name, ".") != ""
 }
 
-// ValidateGitURL accepts https, http and file URLs and absolute local paths.
-func ValidateGitURL(raw string) error {
-	bad := Errorf(EINVALID, "git_url must be an https:// or file:// URL or an absolute path.")
+// ValidateGitURL checks where a project's source would be fetched from.
+// Everyone may use https:// URLs. Only a trusted caller (the administrator,
+// or anyone when the operator allows local sources) may also use http://
+// and file:// URLs and absolute paths: those are fetched on the berth host
+// itself, from its own disk or network.
+func ValidateGitURL(raw string, trusted bool) error {
+	bad := Errorf(EINVALID, "git_url must be an https:// URL.")
+	if trusted {
+		bad = Errorf(EINVALID, "git_url must be an https://, http:// or file:// URL or an absolute path.")
+	}
+	local := Errorf(EINVALID, "git_url must be an https:// URL; local paths, file:// and http:// URLs are for the administrator.")
 	if strings.HasPrefix(raw, "/") {
 		if strings.ContainsAny(raw, "\x00\n") {
 			return bad
+		}
+		if !trusted {
+			return local
 		}
 		return nil
 	}
@@ -90,9 +103,15 @@ func ValidateGitURL(raw string) error {
 		if u.User != nil {
 			return Errorf(EINVALID, "Do not put credentials in git_url; link the GitHub repository instead.")
 		}
+		if u.Scheme == "http" && !trusted {
+			return local
+		}
 	case "file":
 		if u.Path == "" {
 			return bad
+		}
+		if !trusted {
+			return local
 		}
 	default:
 		return bad
