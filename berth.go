@@ -128,6 +128,7 @@ func (m *Main) Run(ctx context.Context) error {
 			MemoryBytes: cfg.BuildMemoryMB << 20,
 			NanoCPUs:    int64(cfg.BuildCPUs * 1e9),
 			PidsLimit:   cfg.BuildPids,
+			DiskBytes:   cfg.BuildDiskMB << 20,
 		},
 		WorkDir:       dirs["work"],
 		Instance:      instance,

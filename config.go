@@ -43,6 +43,7 @@ type Config struct {
 	NATSListen       string
 	BuildCacheMB     int64 // size cap of the per-project build caches; 0 turns them off
 	StaticCacheMB    int64 // hot static file bytes kept in memory
+	BuildDiskMB      int64 // what one build may write to disk, MiB
 	BuildLogLines    int   // lines of one build's log kept
 	BuildLogMB       int64 // bytes of one build's log kept, MiB
 
@@ -108,6 +109,7 @@ func options(c *Config) []option {
 		{"build-pids", "BERTH_BUILD_PIDS", "4096", "process limit of one build", (*int64Value)(&c.BuildPids), ""},
 		{"build-cache-mb", "BERTH_BUILD_CACHE_MB", "4096", "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off", (*int64Value)(&c.BuildCacheMB), ""},
 		{"static-cache-mb", "BERTH_STATIC_CACHE_MB", "64", "hot static file bytes kept in memory, MiB", (*int64Value)(&c.StaticCacheMB), ""},
+		{"build-disk-mb", "BERTH_BUILD_DISK_MB", "10240", "what one build may write to its container's disk, MiB (measured every few seconds; past it the build is stopped)", (*int64Value)(&c.BuildDiskMB), ""},
 		{"build-log-lines", "BERTH_BUILD_LOG_LINES", "20000", "lines of one build's log kept; the rest is dropped with a note", (*intValue)(&c.BuildLogLines), ""},
 		{"build-log-mb", "BERTH_BUILD_LOG_MB", "10", "bytes of one build's log kept, MiB", (*int64Value)(&c.BuildLogMB), ""},
 

@@ -40,6 +40,7 @@ var settings = []struct {
 	{"build-pids", "BERTH_BUILD_PIDS", "100", int64(100), func(c Config) any { return c.BuildPids }},
 	{"build-cache-mb", "BERTH_BUILD_CACHE_MB", "0", int64(0), func(c Config) any { return c.BuildCacheMB }},
 	{"static-cache-mb", "BERTH_STATIC_CACHE_MB", "16", int64(16), func(c Config) any { return c.StaticCacheMB }},
+	{"build-disk-mb", "BERTH_BUILD_DISK_MB", "2048", int64(2048), func(c Config) any { return c.BuildDiskMB }},
 	{"build-log-lines", "BERTH_BUILD_LOG_LINES", "5000", 5000, func(c Config) any { return c.BuildLogLines }},
 	{"build-log-mb", "BERTH_BUILD_LOG_MB", "2", int64(2), func(c Config) any { return c.BuildLogMB }},
 	{"max-projects", "BERTH_MAX_PROJECTS", "7", 7, func(c Config) any { return c.MaxProjects }},

@@ -91,6 +91,8 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 	switch {
 	case errors.Is(err, sandbox.ErrTimeout):
 		return res.ContainerID, fmt.Errorf("the build took longer than %s and was stopped", p.cfg.Timeout)
+	case errors.Is(err, sandbox.ErrDiskLimit):
+		return res.ContainerID, fmt.Errorf("the build wrote more than %s to disk and was stopped", humanBytes(p.cfg.Limits.DiskBytes))
 	case err != nil:
 		return res.ContainerID, err
 	case res.OOMKilled:

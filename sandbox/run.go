@@ -23,7 +23,15 @@ type Limits struct {
 	MemoryBytes int64 // also the memory+swap limit, so the container cannot swap
 	NanoCPUs    int64 // 1e9 is one CPU
 	PidsLimit   int64
+	// DiskBytes caps what the container writes to its own filesystem. The
+	// engine's storage driver (overlay2 on ext4 here) cannot enforce a
+	// size, so Run measures the container's writable layer every
+	// diskPoll and kills it past the cap.
+	DiskBytes int64
 }
+
+// diskPoll is how often Run measures a disk-limited container.
+const diskPoll = 3 * time.Second
 
 // Spec describes one container run.
 type Spec struct {
@@ -153,11 +161,21 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec, onLine func(Line)) (Result
 		return abandon(fmt.Errorf("start container: %w", err))
 	}
 
-	runCtx := ctx
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	if spec.Timeout > 0 {
 		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, ErrTimeout)
+		runCtx, cancel = context.WithTimeoutCause(runCtx, spec.Timeout, ErrTimeout)
 		defer cancel()
+	}
+	if spec.Limits.DiskBytes > 0 {
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			s.watchDisk(runCtx, id, spec.Limits.DiskBytes, stopRun)
+		}()
+		defer func() { <-watched }()
+		defer stopRun(nil) // runs first: ends the watch
 	}
 
 	res := Result{ContainerID: id, ExitCode: -1}
@@ -172,9 +190,12 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec, onLine func(Line)) (Result
 		_ = s.docker.ContainerKill(killCtx, id, "KILL")
 		cancel()
 	case <-runCtx.Done():
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			runErr = fmt.Errorf("run container: %w", ctx.Err())
-		} else {
+		case errors.Is(context.Cause(runCtx), ErrDiskLimit):
+			runErr = fmt.Errorf("run container: %w (%d MiB)", ErrDiskLimit, spec.Limits.DiskBytes>>20)
+		default:
 			runErr = fmt.Errorf("run container: %w after %s", ErrTimeout, spec.Timeout)
 		}
 		log.InfoContext(bg, "killing container", slog.Any("reason", runErr))
@@ -214,6 +235,29 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec, onLine func(Line)) (Result
 		res.OOMKilled = info.State.OOMKilled
 	}
 	return res, runErr
+}
+
+// watchDisk measures the container's writable layer every diskPoll until
+// ctx ends, and stops the run with ErrDiskLimit once it holds more than
+// limit bytes.
+func (s *Sandbox) watchDisk(ctx context.Context, id string, limit int64, stop context.CancelCauseFunc) {
+	t := time.NewTicker(diskPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		info, _, err := s.docker.ContainerInspectWithRaw(ctx, id, true)
+		if err != nil || info.SizeRw == nil {
+			continue
+		}
+		if *info.SizeRw > limit {
+			stop(ErrDiskLimit)
+			return
+		}
+	}
 }
 
 // kill sends SIGKILL and waits for the container to stop, bounded by cleanupTimeout.

@@ -32,6 +32,10 @@ const (
 // ErrTimeout is returned (wrapped) by Run when Spec.Timeout elapses; the container is killed.
 var ErrTimeout = errors.New("sandbox: time limit exceeded")
 
+// ErrDiskLimit is returned (wrapped) by Run when the container wrote more than
+// Limits.DiskBytes; the container is killed.
+var ErrDiskLimit = errors.New("sandbox: disk limit exceeded")
+
 // Sandbox creates and drives containers through one Docker engine.
 type Sandbox struct {
 	docker *client.Client

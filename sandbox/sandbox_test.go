@@ -182,6 +182,28 @@ func TestRunTimeout(t *testing.T) {
 	h.assertStopped(t, res.ContainerID)
 }
 
+// TestRunDiskLimit: a container that writes more than its disk limit is
+// killed with ErrDiskLimit instead of filling the host's disk; one within
+// the limit runs to its end.
+func TestRunDiskLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	spec := h.spec("head -c 64000000 /dev/zero > /big && echo written; sleep 600")
+	spec.Limits.DiskBytes = 16 << 20
+	spec.Timeout = 10 * time.Minute
+	res, out, err := h.run(t, t.Context(), spec)
+	if !errors.Is(err, ErrDiskLimit) {
+		t.Fatalf("err = %v (output %q), want ErrDiskLimit", err, out.stream("stdout"))
+	}
+	h.assertStopped(t, res.ContainerID)
+
+	small := h.spec("head -c 1000000 /dev/zero > /small && echo fine")
+	small.Limits.DiskBytes = 16 << 20
+	if _, out := h.mustRun(t, small); !reflect.DeepEqual(out.stream("stdout"), []string{"fine"}) {
+		t.Errorf("a container within its disk limit: %q", out.stream("stdout"))
+	}
+}
+
 func TestRunCancel(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
