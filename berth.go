@@ -138,11 +138,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.apps.Start(ctx); err != nil {
 		return err
 	}
-	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"],
-		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
-		return err
-	}
-
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -150,12 +145,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.publicURL = cfg.PublicURL
 	if m.publicURL == "" {
 		_, port, _ := net.SplitHostPort(m.listener.Addr().String())
-		m.publicURL = "http://" + cfg.BaseDomain + ":" + port
+		m.publicURL = "http://" + cfg.AppDomain + ":" + port
 	}
 	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
+	// LoadConfig allowed the dashboard on the apps domain only on a laptop:
+	// apps under localhost, the dashboard on localhost.
+	if m.serving, err = serving.New(serving.Config{AppDomain: cfg.AppDomain, ApexIsDashboard: cfg.AppDomain == "localhost",
+		CacheDir: dirs["cache"], MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
+		return err
+	}
 
 	m.api, err = api.New(api.Config{
-		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
+		AppDomain: cfg.AppDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
 		GitHubEnabled: cfg.GitHubClientID != "",
 		GitHub: api.GitHubConfig{
 			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,

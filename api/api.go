@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -22,8 +23,8 @@ import (
 
 // Config configures the server.
 type Config struct {
-	BaseDomain string
-	PublicURL  string // scheme, host and port used to print URLs
+	AppDomain  string // deployments are served from its subdomains
+	PublicURL  string // scheme, host and port of the dashboard and API
 	AdminToken string
 	Version    string
 	GitHub     GitHubConfig
@@ -54,6 +55,8 @@ type Handler struct {
 	github *notifier
 	admin  *store.User
 	public *url.URL
+	// origins refuses cross-site changes made with a session cookie.
+	origins *http.CrossOriginProtection
 }
 
 // New builds the server and its routes.
@@ -62,7 +65,11 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil || pub.Scheme == "" || pub.Host == "" {
 		pub = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
-	s := &Handler{cfg: cfg, deps: deps, public: pub}
+	origins, err := newOriginCheck(pub.Scheme + "://" + pub.Host)
+	if err != nil {
+		return nil, fmt.Errorf("public URL %s: %w", cfg.PublicURL, err)
+	}
+	s := &Handler{cfg: cfg, deps: deps, public: pub, origins: origins}
 	s.github = newNotifier(s)
 	deps.Deploys.Observe(s.github.observe)
 	s.echo = s.routes()
@@ -88,9 +95,9 @@ func (s *Handler) Start(ctx context.Context) error {
 // Close stops the GitHub notifier.
 func (s *Handler) Close() { s.github.stop() }
 
-// previewURL is the public URL of a host label under the base domain.
+// previewURL is the public URL of a host label under the apps domain.
 func (s *Handler) previewURL(label string) string {
-	host := label + "." + s.cfg.BaseDomain
+	host := label + "." + s.cfg.AppDomain
 	if port := s.public.Port(); port != "" {
 		host += ":" + port
 	}

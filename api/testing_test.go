@@ -73,7 +73,7 @@ func newHarness(t *testing.T) *harness {
 	if h.Artifacts, err = artifacts.NewLocal(filepath.Join(dir, "artifacts")); err != nil {
 		t.Fatal(err)
 	}
-	sv, err := serving.New(serving.Config{BaseDomain: "localhost", CacheDir: filepath.Join(dir, "cache")}, h.DB, h.Artifacts, nil, log)
+	sv, err := serving.New(serving.Config{AppDomain: "localhost", ApexIsDashboard: true, CacheDir: filepath.Join(dir, "cache")}, h.DB, h.Artifacts, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func newHarness(t *testing.T) *harness {
 		}
 	})
 	h.Server, err = api.New(api.Config{
-		BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
+		AppDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test",
 	}, api.Deps{
 		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
 		Checks: []api.Check{
