@@ -15,8 +15,6 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-const stateCookie = "berth_oauth_state"
-
 func (s *Handler) oauthConfig() *oauth2.Config {
 	web := s.cfg.GitHub.webURL()
 	return &oauth2.Config{
@@ -35,8 +33,7 @@ func (s *Handler) handleGitHubLogin(c echo.Context) error {
 		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
 	}
 	state := store.NewID(16)
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/github", MaxAge: 600,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.public.Scheme == "https"})
+	s.setCookie(c, stateCookie, state, 600, time.Time{}, http.SameSiteLaxMode)
 	return c.Redirect(http.StatusFound, s.oauthConfig().AuthCodeURL(state))
 }
 
@@ -71,12 +68,12 @@ func (s *Handler) githubCallback(c echo.Context) error {
 	if s.cfg.GitHub.ClientID == "" {
 		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
 	}
-	ck, err := c.Cookie(stateCookie)
+	want := s.readCookie(c, stateCookie)
 	state := c.QueryParam("state")
-	if err != nil || ck.Value == "" || state == "" || !equalTokens(ck.Value, state) {
+	if want == "" || state == "" || !equalTokens(want, state) {
 		return store.Errorf(store.EINVALID, "The sign-in request expired or did not come from this browser; start again.")
 	}
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/github", MaxAge: -1, HttpOnly: true})
+	s.setCookie(c, stateCookie, "", -1, time.Time{}, http.SameSiteLaxMode)
 	if e := c.QueryParam("error"); e != "" {
 		return store.Errorf(store.EFORBIDDEN, "GitHub did not sign you in (%s).", e)
 	}
