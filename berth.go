@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,11 +152,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.apps.Start(ctx); err != nil {
 		return err
 	}
-	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"],
-		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
-		return err
-	}
-
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -165,18 +159,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.publicURL = cfg.PublicURL
 	if m.publicURL == "" {
 		_, port, _ := net.SplitHostPort(m.listener.Addr().String())
-		m.publicURL = "http://" + cfg.BaseDomain + ":" + port
+		m.publicURL = "http://" + cfg.AppDomain + ":" + port
 	}
 	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
-	if label := dashboardLabel(m.publicURL, cfg.BaseDomain); label != "" {
-		// The dashboard's own host must never become a project's.
-		if err := m.db.ReserveSlug(ctx, label); err != nil {
-			return err
-		}
+	// LoadConfig allowed the dashboard on the apps domain only on a laptop:
+	// apps under localhost, the dashboard on localhost.
+	if m.serving, err = serving.New(serving.Config{AppDomain: cfg.AppDomain, ApexIsDashboard: cfg.AppDomain == "localhost",
+		CacheDir: dirs["cache"], MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
+		return err
 	}
 
 	m.api, err = api.New(api.Config{
-		BaseDomain: cfg.BaseDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
+		AppDomain: cfg.AppDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
 		GitHubEnabled: cfg.GitHubClientID != "", AllowLocalGit: cfg.AllowLocalGit,
 		GitHub: api.GitHubConfig{
 			ClientID: cfg.GitHubClientID, ClientSecret: cfg.GitHubClientSecret, WebhookSecret: cfg.GitHubWebhookSecret,
@@ -292,21 +286,6 @@ func (m *Main) retireDeployments(ids []string) {
 	for _, id := range ids {
 		m.apps.Stop(id)
 	}
-}
-
-// dashboardLabel is the host label of the dashboard's public URL when it
-// sits directly under the apps domain ("berth" for berth.example.com under
-// example.com), else "".
-func dashboardLabel(publicURL, domain string) string {
-	u, err := url.Parse(publicURL)
-	if err != nil {
-		return ""
-	}
-	label, ok := strings.CutSuffix(strings.ToLower(u.Hostname()), "."+domain)
-	if !ok || strings.Contains(label, ".") {
-		return ""
-	}
-	return label
 }
 
 // buildCacheDir is where builds keep their caches, or "" when they keep none.

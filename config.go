@@ -16,9 +16,12 @@ import (
 
 // Config is everything berth serve can be told, by flag or BERTH_* variable.
 type Config struct {
-	Addr       string
-	DataDir    string
-	BaseDomain string
+	Addr      string
+	DataDir   string
+	AppDomain string // deployments are served from its subdomains
+	// baseDomain is BERTH_BASE_DOMAIN, the old name of AppDomain;
+	// LoadConfig folds it in.
+	baseDomain string
 	PublicURL  string
 	AdminToken string
 	LogLevel   string
@@ -90,8 +93,10 @@ func options(c *Config) []option {
 	return []option{
 		{"addr", "BERTH_ADDR", ":8080", "listen address for the API, dashboard and previews", (*stringValue)(&c.Addr), ""},
 		{"data-dir", "BERTH_DATA_DIR", "./data", "data directory", (*stringValue)(&c.DataDir), ""},
-		{"base-domain", "BERTH_BASE_DOMAIN", "localhost", "base domain of preview and project hosts", (*stringValue)(&c.BaseDomain), ""},
-		{"public-url", "BERTH_PUBLIC_URL", "", "public scheme://host:port used in printed URLs", (*stringValue)(&c.PublicURL), "`http://<base domain>:<port>`"},
+		// Deployments live on a domain of their own, apart from the dashboard's.
+		{"app-domain", "BERTH_APP_DOMAIN", "", "domain whose subdomains serve deployments (project and preview hosts); the dashboard's host (from the public URL) must not share its registrable domain", (*stringValue)(&c.AppDomain), "`localhost`"},
+		{"base-domain", "BERTH_BASE_DOMAIN", "", "old name of the apps domain, still accepted", (*stringValue)(&c.baseDomain), ""},
+		{"public-url", "BERTH_PUBLIC_URL", "", "public scheme://host:port of the dashboard and API, used in printed URLs", (*stringValue)(&c.PublicURL), "`http://<app domain>:<port>`"},
 		{"admin-token", "BERTH_ADMIN_TOKEN", "", "admin API token, at least 32 characters (generate one: `openssl rand -hex 32`)", (*stringValue)(&c.AdminToken), ""},
 		{"log-level", "BERTH_LOG_LEVEL", "info", "debug, info, warn or error", (*stringValue)(&c.LogLevel), ""},
 
@@ -177,7 +182,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.RuntimeImage == "" {
 		c.RuntimeImage = c.BuildImage
 	}
-	c.BaseDomain = strings.ToLower(strings.Trim(c.BaseDomain, "."))
+	if err := c.settleDomains(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.UserBuildConcurrency < 1 {
 		errs = append(errs, errors.New("BERTH_USER_BUILD_CONCURRENCY must be at least 1"))
 	}

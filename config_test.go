@@ -23,7 +23,8 @@ var settings = []struct {
 }{
 	{"addr", "BERTH_ADDR", ":9090", ":9090", func(c Config) any { return c.Addr }},
 	{"data-dir", "BERTH_DATA_DIR", "/srv/berth", "/srv/berth", func(c Config) any { return c.DataDir }},
-	{"base-domain", "BERTH_BASE_DOMAIN", ".Example.ORG.", "example.org", func(c Config) any { return c.BaseDomain }},
+	{"app-domain", "BERTH_APP_DOMAIN", ".Example-Apps.ORG.", "example-apps.org", func(c Config) any { return c.AppDomain }},
+	{"base-domain", "BERTH_BASE_DOMAIN", ".Example-Apps.ORG.", "example-apps.org", func(c Config) any { return c.AppDomain }}, // the old name of app-domain
 	{"public-url", "BERTH_PUBLIC_URL", "https://berth.example.org", "https://berth.example.org", func(c Config) any { return c.PublicURL }},
 	{"admin-token", "BERTH_ADMIN_TOKEN", "tok-0123456789abcdef0123456789abcdef", "tok-0123456789abcdef0123456789abcdef", func(c Config) any { return c.AdminToken }},
 	{"log-level", "BERTH_LOG_LEVEL", "debug", "debug", func(c Config) any { return c.LogLevel }},
@@ -70,11 +71,13 @@ var settings = []struct {
 }
 
 // companions are set in every case so that settings which need each other
-// (S3 endpoint and keys, GitHub client id and secret) load on their own.
+// (S3 endpoint and keys, GitHub client id and secret, an apps domain and a
+// dashboard apart from it) load on their own.
 func companions() map[string]string {
 	return map[string]string{
 		"BERTH_S3_ACCESS_KEY": "ak", "BERTH_S3_SECRET_KEY": "sk",
 		"BERTH_GITHUB_CLIENT_ID": "cid", "BERTH_GITHUB_CLIENT_SECRET": "cs",
+		"BERTH_PUBLIC_URL": "https://berth.example.net",
 	}
 }
 
@@ -118,6 +121,9 @@ func TestFlagBeatsVariable(t *testing.T) {
 				if _, ok := s.want.([]netip.Prefix); ok {
 					other = "192.168.0.0/16"
 				}
+			}
+			if s.flag == "public-url" {
+				other = "https://other.example.net"
 			}
 			vars := companions()
 			vars[s.env] = other
@@ -172,7 +178,7 @@ func TestDerivedSettings(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", nil, func(c Config) bool {
-			return c.RuntimeImage == "node:22-alpine" && c.PublicURL == "" && c.BaseDomain == "localhost" &&
+			return c.RuntimeImage == "node:22-alpine" && c.PublicURL == "" && c.AppDomain == "localhost" &&
 				c.BuildTimeout == 15*time.Minute && c.S3Bucket == "berth" && !c.S3Secure && c.AllowedGitHubUsers == nil &&
 				c.Network == "berth" && c.NetworkIsolation
 		}, ""},
@@ -213,7 +219,7 @@ func TestUsageListsEveryOption(t *testing.T) {
 			t.Errorf("berth serve -h does not list -%s %s:\n%s", s.flag, s.env, b.String())
 		}
 	}
-	if !strings.Contains(b.String(), "(default: 15m)") || !strings.Contains(b.String(), "(default: http://<base domain>:<port>)") {
+	if !strings.Contains(b.String(), "(default: 15m)") || !strings.Contains(b.String(), "(default: http://<app domain>:<port>)") {
 		t.Errorf("berth serve -h does not show the defaults:\n%s", b.String())
 	}
 }
@@ -287,20 +293,6 @@ func TestREADMEConfigTable(t *testing.T) {
 	}
 }
 
-func TestDashboardLabel(t *testing.T) {
-	for _, tt := range []struct{ url, domain, want string }{
-		{"https://berth.example.com", "example.com", "berth"},
-		{"http://berth.localhost:8080", "localhost", "berth"},
-		{"http://localhost:8080", "localhost", ""},
-		{"https://a.b.example.com", "example.com", ""},
-		{"https://berth.example.org", "example.com", ""},
-	} {
-		if got := dashboardLabel(tt.url, tt.domain); got != tt.want {
-			t.Errorf("dashboardLabel(%q, %q) = %q, want %q", tt.url, tt.domain, got, tt.want)
-		}
-	}
-}
-
 // TestShortAdminTokenRefused: an admin token under 32 characters stops
 // berth serve, and the error offers a freshly generated strong one.
 func TestShortAdminTokenRefused(t *testing.T) {
@@ -335,5 +327,53 @@ func TestAuthFailureLimitsPositive(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=0: %v, want an error naming it", env, err)
 		}
+	}
+}
+
+// TestDashboardApartFromApps: berth refuses to start when deployed sites
+// could set cookies on the dashboard: its host is the apps domain, lies
+// under it or shares its registrable domain. The laptop default (apps
+// under localhost, the dashboard on localhost) still starts.
+func TestDashboardApartFromApps(t *testing.T) {
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantErr string // "" means it loads
+	}{
+		{"laptop default", nil, ""},
+		{"laptop, dashboard on localhost", map[string]string{"BERTH_PUBLIC_URL": "http://localhost:8080"}, ""},
+		{"laptop, dashboard on 127.0.0.1", map[string]string{"BERTH_PUBLIC_URL": "http://127.0.0.1:8080"}, ""},
+		{"apart", map[string]string{"BERTH_APP_DOMAIN": "example-apps.com", "BERTH_PUBLIC_URL": "https://berth.example.com"}, ""},
+		{"apart, old name", map[string]string{"BERTH_BASE_DOMAIN": "example-apps.com", "BERTH_PUBLIC_URL": "https://berth.example.com"}, ""},
+		{"apart, both names agree", map[string]string{"BERTH_BASE_DOMAIN": "Example-Apps.com.", "BERTH_APP_DOMAIN": "example-apps.com", "BERTH_PUBLIC_URL": "https://berth.example.com"}, ""},
+		{"dashboard under the apps domain", map[string]string{"BERTH_APP_DOMAIN": "example.com", "BERTH_PUBLIC_URL": "https://app.example.com"}, "github.io"},
+		{"dashboard under the old name's domain", map[string]string{"BERTH_BASE_DOMAIN": "example.com", "BERTH_PUBLIC_URL": "https://app.example.com"}, "is the apps domain example.com or under it"},
+		{"dashboard on the apps domain", map[string]string{"BERTH_APP_DOMAIN": "example.com", "BERTH_PUBLIC_URL": "https://example.com"}, "is the apps domain example.com or under it"},
+		{"no public URL: the dashboard is the apps domain", map[string]string{"BERTH_APP_DOMAIN": "apps.example.com"}, "is the apps domain"},
+		{"shared registrable domain", map[string]string{"BERTH_APP_DOMAIN": "apps.example.com", "BERTH_PUBLIC_URL": "https://berth.example.com"}, "share the registrable domain example.com"},
+		{"shared registrable domain under a public suffix", map[string]string{"BERTH_APP_DOMAIN": "apps.shop.co.uk", "BERTH_PUBLIC_URL": "https://shop.co.uk"}, "share the registrable domain shop.co.uk"},
+		{"apps domain under the dashboard", map[string]string{"BERTH_APP_DOMAIN": "apps.berth.example.com", "BERTH_PUBLIC_URL": "https://berth.example.com"}, "share the registrable domain"},
+		{"dashboard under localhost", map[string]string{"BERTH_PUBLIC_URL": "http://berth.localhost:8080"}, "under it"},
+		{"the two names differ", map[string]string{"BERTH_BASE_DOMAIN": "a.example", "BERTH_APP_DOMAIN": "b.example", "BERTH_PUBLIC_URL": "https://berth.example.com"}, "set only BERTH_APP_DOMAIN"},
+		{"flag and old variable differ", map[string]string{"BERTH_BASE_DOMAIN": "a.example", "-app-domain": "b.example", "BERTH_PUBLIC_URL": "https://berth.example.com"}, "set only BERTH_APP_DOMAIN"},
+		{"public URL without scheme", map[string]string{"BERTH_PUBLIC_URL": "berth.example.com"}, "is not a URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var args []string
+			if v, ok := tt.vars["-app-domain"]; ok {
+				args = []string{"-app-domain=" + v}
+			}
+			_, err := LoadConfig(args, func(k string) string { return tt.vars[k] })
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -24,8 +24,8 @@ import (
 
 // Config configures the server.
 type Config struct {
-	BaseDomain string
-	PublicURL  string // scheme, host and port used to print URLs
+	AppDomain  string // deployments are served from its subdomains
+	PublicURL  string // scheme, host and port of the dashboard and API
 	AdminToken string
 	Version    string
 	GitHub     GitHubConfig
@@ -67,6 +67,8 @@ type Handler struct {
 	public *url.URL
 	guard  *authGuard
 	orgs   *orgCache
+	// origins refuses cross-site changes made with a session cookie.
+	origins *http.CrossOriginProtection
 }
 
 // New builds the server and its routes.
@@ -78,7 +80,12 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenLength {
 		return nil, fmt.Errorf("the admin token is %d characters long; it must have at least %d", len(cfg.AdminToken), MinAdminTokenLength)
 	}
-	s := &Handler{cfg: cfg, deps: deps, public: pub, guard: newAuthGuard(cfg.AuthLimits, time.Now), orgs: newOrgCache(cfg.GitHub.OrgCheckTTL)}
+	origins, err := newOriginCheck(pub.Scheme + "://" + pub.Host)
+	if err != nil {
+		return nil, fmt.Errorf("public URL %s: %w", cfg.PublicURL, err)
+	}
+	s := &Handler{cfg: cfg, deps: deps, public: pub, origins: origins,
+		guard: newAuthGuard(cfg.AuthLimits, time.Now), orgs: newOrgCache(cfg.GitHub.OrgCheckTTL)}
 	s.github = newNotifier(s)
 	deps.Deploys.Observe(s.github.observe)
 	s.echo = s.routes()
@@ -104,9 +111,9 @@ func (s *Handler) Start(ctx context.Context) error {
 // Close stops the GitHub notifier.
 func (s *Handler) Close() { s.github.stop() }
 
-// previewURL is the public URL of a host label under the base domain.
+// previewURL is the public URL of a host label under the apps domain.
 func (s *Handler) previewURL(label string) string {
-	host := label + "." + s.cfg.BaseDomain
+	host := label + "." + s.cfg.AppDomain
 	if port := s.public.Port(); port != "" {
 		host += ":" + port
 	}

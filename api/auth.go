@@ -14,18 +14,18 @@ import (
 )
 
 const (
-	userKey       = "user"
-	sessionKey    = "session"
-	sessionCookie = "berth_session"
-	sessionTTL    = 30 * 24 * time.Hour
-	csrfHeader    = "X-CSRF-Token"
-	csrfField     = "_csrf"
+	userKey    = "user"
+	sessionKey = "session"
+	sessionTTL = 30 * 24 * time.Hour
+	csrfHeader = "X-CSRF-Token"
+	csrfField  = "_csrf"
 )
 
 // authenticate accepts `Authorization: Bearer <token>` (the admin token or
 // an API key) or the dashboard's session cookie. A request authenticated by
-// cookie that changes anything must also carry the session's CSRF token
-// (header X-CSRF-Token or form field _csrf).
+// cookie that changes anything must come from berth's own pages (see
+// sameOrigin) and carry the session's CSRF token (header X-CSRF-Token or
+// form field _csrf).
 func (s *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u, sess, err := s.identify(c)
@@ -35,8 +35,13 @@ func (s *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.stillAllowed(c.Request().Context(), u); err != nil {
 			return err
 		}
-		if sess != nil && !safeMethod(c.Request().Method) && !validCSRF(c, sess) {
-			return store.Errorf(store.EFORBIDDEN, "The request lacks a valid CSRF token; reload the page and try again.")
+		if sess != nil && !safeMethod(c.Request().Method) {
+			if err := s.sameOrigin(c.Request()); err != nil {
+				return err
+			}
+			if !validCSRF(c, sess) {
+				return store.Errorf(store.EFORBIDDEN, "The request lacks a valid CSRF token; reload the page and try again.")
+			}
 		}
 		c.Set(userKey, u)
 		if sess != nil {
@@ -62,8 +67,8 @@ func (s *Handler) identify(c echo.Context) (*store.User, *store.Session, error) 
 		ticket.done(failedCredential(err))
 		return u, nil, err
 	}
-	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		sess, u, err := s.deps.DB.SessionByToken(c.Request().Context(), ck.Value)
+	if token := s.readCookie(c, sessionCookie); token != "" {
+		sess, u, err := s.deps.DB.SessionByToken(c.Request().Context(), token)
 		if err != nil {
 			return nil, nil, err
 		}

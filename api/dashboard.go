@@ -232,16 +232,17 @@ func seeOther(c echo.Context, path string) error {
 }
 
 // requireSession lets signed-in browsers through. Others are sent to the
-// sign-in page (with the page they wanted). A form must carry the session's
-// CSRF token, or it is refused with 403 before anything happens.
+// sign-in page (with the page they wanted). A form must come from berth's
+// own pages (sameOrigin) and carry the session's CSRF token, or it is
+// refused with 403 before anything happens.
 func (d *dashboard) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		ck, err := c.Cookie(sessionCookie)
-		if err != nil || ck.Value == "" {
+		token := d.s.readCookie(c, sessionCookie)
+		if token == "" {
 			return d.toSignIn(c)
 		}
-		sess, u, err := d.s.deps.DB.SessionByToken(r.Context(), ck.Value)
+		sess, u, err := d.s.deps.DB.SessionByToken(r.Context(), token)
 		if store.ErrorCode(err) == store.EUNAUTHORIZED || store.ErrorCode(err) == store.ENOTFOUND {
 			return d.toSignIn(c)
 		}
@@ -259,6 +260,9 @@ func (d *dashboard) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(userKey, u)
 		c.Set(sessionKey, sess)
 		if !safeMethod(r.Method) {
+			if err := d.s.sameOrigin(r); err != nil {
+				return d.fail(c, err)
+			}
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, dashboardBodyLimit)
 			if !validCSRF(c, sess) {
 				return d.fail(c, store.Errorf(store.EFORBIDDEN,

@@ -4,17 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/berth-dev/berth/store"
 )
-
-// signInCookie holds the sign-in form's CSRF token before there is a
-// session (double submit): a page on another site cannot sign a browser in
-// to an account of its choosing.
-const signInCookie = "berth_signin"
 
 type signInPage struct {
 	Next        string
@@ -32,13 +28,12 @@ func (d *dashboard) handleSignInPage(c echo.Context) error {
 
 func (d *dashboard) renderSignIn(c echo.Context, status int, next, errMsg string) error {
 	token := ""
-	if ck, err := c.Cookie(signInCookie); err == nil && len(ck.Value) == 32 {
-		token = ck.Value
+	if v := d.s.readCookie(c, signInCookie); len(v) == 32 {
+		token = v
 	} else {
 		token = store.NewID(16)
 	}
-	c.SetCookie(&http.Cookie{Name: signInCookie, Value: token, Path: "/sign-in", MaxAge: 3600,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: d.s.public.Scheme == "https"})
+	d.s.setCookie(c, signInCookie, token, 3600, time.Time{}, http.SameSiteStrictMode)
 	if errMsg == "" {
 		errMsg = signInErrors[c.QueryParam("error")]
 	}
@@ -56,9 +51,12 @@ func (d *dashboard) renderSignIn(c echo.Context, status int, next, errMsg string
 func (d *dashboard) handleSignIn(c echo.Context) error {
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, dashboardBodyLimit)
+	if err := d.s.sameOrigin(r); err != nil {
+		return d.fail(c, err)
+	}
 	next := localRedirectPath(c.FormValue("next"))
-	ck, err := c.Cookie(signInCookie)
-	if err != nil || ck.Value == "" || !equalTokens(c.FormValue(csrfField), ck.Value) {
+	want := d.s.readCookie(c, signInCookie)
+	if want == "" || !equalTokens(c.FormValue(csrfField), want) {
 		return d.renderSignIn(c, http.StatusForbidden, next, "The sign-in form expired; enter the token again.")
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
@@ -80,8 +78,7 @@ func (d *dashboard) handleSignIn(c echo.Context) error {
 	if _, err := d.s.StartSession(c, d.s.admin); err != nil {
 		return d.fail(c, err)
 	}
-	c.SetCookie(&http.Cookie{Name: signInCookie, Value: "", Path: "/sign-in", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: d.s.public.Scheme == "https"})
+	d.s.setCookie(c, signInCookie, "", -1, time.Time{}, http.SameSiteStrictMode)
 	return seeOther(c, next)
 }
 
@@ -94,11 +91,11 @@ func (d *dashboard) handleSignOut(c echo.Context) error {
 
 // signedIn reports whether the browser holds a live session.
 func (d *dashboard) signedIn(c echo.Context) bool {
-	ck, err := c.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
+	token := d.s.readCookie(c, sessionCookie)
+	if token == "" {
 		return false
 	}
-	_, _, err = d.s.deps.DB.SessionByToken(c.Request().Context(), ck.Value)
+	_, _, err := d.s.deps.DB.SessionByToken(c.Request().Context(), token)
 	return err == nil
 }
 

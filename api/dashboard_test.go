@@ -669,7 +669,7 @@ func TestDashboardSignInMethods(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Not started, so no admin user: token sign-in is off.
-			srv, err := api.New(api.Config{BaseDomain: "localhost", PublicURL: h.URL, GitHub: tt.github},
+			srv, err := api.New(api.Config{AppDomain: "localhost", PublicURL: h.URL, GitHub: tt.github},
 				api.Deps{DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log})
 			if err != nil {
 				t.Fatal(err)

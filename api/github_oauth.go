@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v84/github"
 	"github.com/labstack/echo/v4"
@@ -11,8 +12,6 @@ import (
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
-
-const stateCookie = "berth_oauth_state"
 
 func (s *Handler) oauthConfig() *oauth2.Config {
 	web := s.cfg.GitHub.webURL()
@@ -32,8 +31,7 @@ func (s *Handler) handleGitHubLogin(c echo.Context) error {
 		return store.Errorf(store.ENOTFOUND, "GitHub sign-in is not configured on this berth.")
 	}
 	state := store.NewID(16)
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: state, Path: "/auth/github", MaxAge: 600,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.public.Scheme == "https"})
+	s.setCookie(c, stateCookie, state, 600, time.Time{}, http.SameSiteLaxMode)
 	return c.Redirect(http.StatusFound, s.oauthConfig().AuthCodeURL(state))
 }
 
@@ -84,12 +82,12 @@ func (s *Handler) githubCallback(c echo.Context) error {
 
 // finishGitHubSignIn is the callback's work once it may go ahead.
 func (s *Handler) finishGitHubSignIn(c echo.Context) error {
-	ck, err := c.Cookie(stateCookie)
+	want := s.readCookie(c, stateCookie)
 	state := c.QueryParam("state")
-	if err != nil || ck.Value == "" || state == "" || !equalTokens(ck.Value, state) {
+	if want == "" || state == "" || !equalTokens(want, state) {
 		return store.Errorf(store.EINVALID, "The sign-in request expired or did not come from this browser; start again.")
 	}
-	c.SetCookie(&http.Cookie{Name: stateCookie, Value: "", Path: "/auth/github", MaxAge: -1, HttpOnly: true})
+	s.setCookie(c, stateCookie, "", -1, time.Time{}, http.SameSiteLaxMode)
 	if e := c.QueryParam("error"); e != "" {
 		return store.Errorf(store.EFORBIDDEN, "GitHub did not sign you in (%s).", e)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,29 +10,26 @@ import (
 )
 
 // StartSession signs u in on this browser: it creates a session and sets
-// its cookie (HttpOnly, SameSite=Lax, Secure when berth is served over
-// HTTPS). It returns the session's CSRF token.
+// its cookie (see setCookie: HttpOnly, SameSite=Lax, and over HTTPS
+// Secure and named __Host-berth_session). It returns the session's CSRF
+// token.
 func (s *Handler) StartSession(c echo.Context, u *store.User) (string, error) {
 	token, sess, err := s.deps.DB.CreateSession(c.Request().Context(), u.ID, sessionTTL)
 	if err != nil {
 		return "", err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.public.Scheme == "https",
-	})
+	s.setCookie(c, sessionCookie, token, 0, sess.ExpiresAt, http.SameSiteLaxMode)
 	return sess.CSRF, nil
 }
 
 // EndSession signs the browser out.
 func (s *Handler) EndSession(c echo.Context) error {
-	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		if err := s.deps.DB.DeleteSession(c.Request().Context(), ck.Value); err != nil {
+	if token := s.readCookie(c, sessionCookie); token != "" {
+		if err := s.deps.DB.DeleteSession(c.Request().Context(), token); err != nil {
 			return err
 		}
 	}
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.public.Scheme == "https"})
+	s.setCookie(c, sessionCookie, "", -1, time.Time{}, http.SameSiteLaxMode)
 	return nil
 }
 
@@ -40,6 +38,9 @@ func (s *Handler) EndSession(c echo.Context) error {
 func (s *Handler) handleTokenSignIn(c echo.Context) error {
 	var req struct {
 		Token string `json:"token" form:"token"`
+	}
+	if err := s.sameOrigin(c.Request()); err != nil {
+		return err
 	}
 	if err := c.Bind(&req); err != nil {
 		return store.Errorf(store.EINVALID, "Send the admin token as token.")

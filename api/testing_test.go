@@ -81,14 +81,14 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if h.Artifacts, err = artifacts.NewLocal(filepath.Join(dir, "artifacts")); err != nil {
 		t.Fatal(err)
 	}
-	sv, err := serving.New(serving.Config{BaseDomain: "localhost", CacheDir: filepath.Join(dir, "cache")}, h.DB, h.Artifacts, nil, log)
+	sv, err := serving.New(serving.Config{AppDomain: "localhost", ApexIsDashboard: true, CacheDir: filepath.Join(dir, "cache")}, h.DB, h.Artifacts, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
-	cfg := api.Config{BaseDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
+	cfg := api.Config{AppDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
 	// No builder runs here, so no build ever ends: a test that queues
 	// several deployments wants all their jobs out unless it says otherwise.
 	dcfg := deploys.Config{UserConcurrency: 1000}

@@ -57,6 +57,10 @@ func newProxy(addr string, transport http.RoundTripper, log *slog.Logger) http.H
 		},
 		Transport:     transport,
 		FlushInterval: -1,
+		ModifyResponse: func(res *http.Response) error {
+			scopeCookies(res.Header, res.Request.Host) // see cookies.go
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if fc, ok := r.Context().Value(failureKey{}).(*failureCtx); ok {
 				fc.f.happened = true

@@ -20,7 +20,11 @@ import (
 
 // Config configures serving.
 type Config struct {
-	BaseDomain       string
+	AppDomain string // deployments are its subdomains
+	// ApexIsDashboard gives the bare apps domain to the dashboard: the
+	// laptop default, apps under localhost and the dashboard on localhost.
+	// Otherwise the bare apps domain is a deployment host matching nothing.
+	ApexIsDashboard  bool
 	CacheDir         string // local copies of artifact files, by content hash
 	MemoryCacheBytes int64  // hot file bytes kept in memory (0: DefaultMemoryCacheBytes)
 }
@@ -34,7 +38,7 @@ type Handler struct {
 	files  *fileCache
 	hosts  *hostCache
 	apps   *apps.Manager // nil: server-rendered deployments cannot be served
-	suffix string
+	domain string        // the apps domain
 }
 
 var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
@@ -47,7 +51,7 @@ func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log 
 		return nil, err
 	}
 	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), apps: apps,
-		suffix: "." + strings.ToLower(cfg.BaseDomain)}, nil
+		domain: strings.ToLower(cfg.AppDomain)}, nil
 }
 
 // StripPort returns host without a port, lowercased.
@@ -59,16 +63,23 @@ func StripPort(host string) string {
 }
 
 // Match reports whether host (as in a Host header) is a deployment host:
-// one label under the base domain. The bare base domain and unrelated hosts
-// (such as 127.0.0.1) belong to the API and dashboard.
+// the apps domain or a name under it. Every other host (such as
+// 127.0.0.1, or the dashboard's own) belongs to the API and dashboard, and
+// so does the bare apps domain with ApexIsDashboard (localhost on a
+// laptop).
 func (h *Handler) Match(host string) bool {
 	_, ok := h.label(host)
 	return ok
 }
 
+// label is the part of host before the apps domain; "" for the bare apps
+// domain, which serves nothing.
 func (h *Handler) label(host string) (string, bool) {
 	host = StripPort(host)
-	label, ok := strings.CutSuffix(host, h.suffix)
+	if host == h.domain {
+		return "", !h.cfg.ApexIsDashboard
+	}
+	label, ok := strings.CutSuffix(host, "."+h.domain)
 	return label, ok && label != ""
 }
 
@@ -113,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // deployment; any other label is a project slug, meaning its production
 // deployment.
 func (h *Handler) resolve(ctx context.Context, label string) (*store.Deployment, error) {
-	if strings.Contains(label, ".") {
+	if label == "" || strings.Contains(label, ".") {
 		return nil, store.Errorf(store.ENOTFOUND, "not found")
 	}
 	if previewLabel.MatchString(label) {

@@ -57,7 +57,7 @@ func newStaticHarness(t testing.TB) *staticHarness {
 
 func (sh *staticHarness) handler(t testing.TB, memBytes int64) *Handler {
 	t.Helper()
-	h, err := New(Config{BaseDomain: "localhost", CacheDir: sh.cache, MemoryCacheBytes: memBytes}, sh.db, sh.st, nil,
+	h, err := New(Config{AppDomain: "localhost", CacheDir: sh.cache, MemoryCacheBytes: memBytes}, sh.db, sh.st, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -20,17 +20,6 @@ var reservedSlugs = []string{
 // SlugHold is how long a deleted project's slug stays its owner's.
 const SlugHold = 30 * 24 * time.Hour
 
-// ReserveSlug keeps slug from every project for good (the dashboard's own
-// host label, when it sits under the apps domain).
-func (db *DB) ReserveSlug(ctx context.Context, slug string) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO slug_holds (slug, owner_id, held_until) VALUES (?, NULL, 0)
-		ON CONFLICT(slug) DO UPDATE SET owner_id = NULL, held_until = 0`, slug)
-	if err != nil {
-		return fmt.Errorf("reserve slug: %w", err)
-	}
-	return nil
-}
-
 // slugFree reports whether ownerID may give slug to a new project: it is not
 // reserved, and not held for someone else. A hold of ownerID's own is used
 // up.
