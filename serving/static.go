@@ -2,6 +2,7 @@ package serving
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/internal/page"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
@@ -39,8 +41,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 	}
 	m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 	if err != nil {
-		h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
-		page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
+		h.manifestError(w, r, d, err)
 		return
 	}
 	urlPath := r.URL.Path
@@ -86,8 +87,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		m, err := h.files.site(r.Context(), d.ID, d.ArtifactKey)
 		if err != nil {
-			h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
-			page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
+			h.manifestError(w, r, d, err)
 			return
 		}
 		rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
@@ -101,6 +101,19 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 		return
 	}
 	h.apps.ServeHTTP(w, r, d)
+}
+
+// manifestError answers when a deployment's manifest could not be loaded,
+// or was refused (it names files outside the deployment, say): nothing of
+// the deployment is served.
+func (h *Handler) manifestError(w http.ResponseWriter, r *http.Request, d *store.Deployment, err error) {
+	h.log.Error("load manifest", slog.String("deployment", d.ID), slog.Any("error", err))
+	if errors.Is(err, artifacts.ErrInvalidManifest) {
+		page.Write(w, r, http.StatusBadGateway, "Deployment unavailable",
+			"Its artifact's manifest is invalid, so berth serves none of its files. Deploy it again.")
+		return
+	}
+	page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "Its files could not be read from the artifact store.")
 }
 
 func has(s *site, name string) bool {
