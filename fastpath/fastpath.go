@@ -287,13 +287,14 @@ func (c *conn) readHead(first bool) (n int, ok bool, err error) {
 	from := 0
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
-			return from + i + 4, true, nil
+		n, bare := scanHead(buf, from)
+		if n > 0 {
+			return n, true, nil
 		}
-		if len(buf) >= maxHead {
+		if bare || len(buf) >= maxHead {
 			return 0, false, nil
 		}
-		from = max(0, len(buf)-3)
+		from = len(buf)
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return 0, false, nil
@@ -303,15 +304,36 @@ func (c *conn) readHead(first bool) (n int, ok bool, err error) {
 	}
 }
 
+// scanHead looks for the end of a request head in buf, from index from on
+// (the bytes before it were scanned already): n is the head's length
+// through CRLF CRLF, or 0. bare is set at a line feed without a carriage
+// return before it: net/http reads such heads (or refuses them) at once,
+// where waiting here for a CRLF CRLF that never comes would hold the
+// connection until the header timeout.
+func scanHead(buf []byte, from int) (n int, bare bool) {
+	for i := from; i < len(buf); {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return 0, false
+		}
+		i += j
+		if i == 0 || buf[i-1] != '\r' {
+			return 0, true
+		}
+		if i >= 3 && buf[i-2] == '\n' && buf[i-3] == '\r' {
+			return i + 1, false
+		}
+		i++
+	}
+	return 0, false
+}
+
 func (c *conn) head(n int) []byte {
 	b, _ := c.br.Peek(n)
 	return b
 }
 
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
+var crlf = []byte("\r\n")
 
 // parse reads a request head strictly. fast is false for anything the fast
 // path does not answer. closeAfter is set for "Connection: close".

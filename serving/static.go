@@ -32,7 +32,7 @@ const (
 
 // serveStatic serves a ready static deployment: the file the path names,
 // index.html for directories, NAME.html for clean URLs, then the site's own
-// 404.html, then berth's 404 page.
+// 404.html, then berth's 404 page. Dotfiles (see hidden) are never served.
 func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -50,12 +50,15 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, d *store.D
 	}
 	clean := path.Clean(urlPath)
 	rel := strings.TrimPrefix(clean, "/")
-	if rel == "" || strings.HasSuffix(urlPath, "/") {
+	switch {
+	case hidden(rel):
+		// Dotfiles are answered as if they were not there.
+	case rel == "" || strings.HasSuffix(urlPath, "/"):
 		if name := path.Join(rel, "index.html"); has(m, name) {
 			h.serveFile(w, r, d, m, name, http.StatusOK)
 			return
 		}
-	} else {
+	default:
 		if has(m, rel) {
 			h.serveFile(w, r, d, m, rel, http.StatusOK)
 			return
@@ -91,7 +94,7 @@ func (h *Handler) serveApp(w http.ResponseWriter, r *http.Request, d *store.Depl
 			return
 		}
 		rel := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if rel != "" && has(m, rel) && !strings.HasSuffix(r.URL.Path, "/") {
+		if rel != "" && has(m, rel) && !hidden(rel) && !strings.HasSuffix(r.URL.Path, "/") {
 			h.serveFile(w, r, d, m, rel, http.StatusOK)
 			return
 		}
@@ -212,20 +215,76 @@ func (h *Handler) fileError(w http.ResponseWriter, r *http.Request, d *store.Dep
 	page.Write(w, r, http.StatusBadGateway, "Deployment unavailable", "A file could not be read from berth's cache.")
 }
 
-// isHashed reports whether a file name carries a content hash, so it can be
-// cached forever.
+// Folders whose every file is named by its content (or by the build), so
+// the tool itself serves them as immutable: Next.js's _next/static and
+// SvelteKit's _app/immutable.
+var immutableDirs = []string{"_next/static/", "_app/immutable/"}
+
+// Folders where build tools put the files they name with a content hash:
+// Vite's assets/, Astro's _astro/, Nuxt's _nuxt/ (beside unhashed build
+// metadata such as _nuxt/builds/latest.json), Create React App's
+// static/{js,css,media}/. A file there is immutable only when its name
+// carries a hash.
+var hashedDirs = []string{"assets/", "_astro/", "_nuxt/", "static/js/", "static/css/", "static/media/"}
+
+// isHashed reports whether a file can be cached for a year: it lies where
+// a build tool writes content-hashed files and its name carries the hash.
+// HTML never: a page's address stays while its content changes. A file
+// elsewhere, such as photo-20240101.jpg at the root of a hand-written site,
+// is revalidated, as a wrong guess there would pin a stale file in every
+// visitor's browser for a year.
 func isHashed(name string) bool {
-	if strings.HasPrefix(name, "_next/static/") {
-		return true
+	if ext := strings.ToLower(path.Ext(name)); ext == ".html" || ext == ".htm" {
+		return false
 	}
-	base := path.Base(name)
+	for _, dir := range immutableDirs {
+		if strings.HasPrefix(name, dir) {
+			return true
+		}
+	}
+	for _, dir := range hashedDirs {
+		if strings.HasPrefix(name, dir) {
+			return nameHashed(path.Base(name))
+		}
+	}
+	return false
+}
+
+// nameHashed reports whether a file name ends in a build tool's content
+// hash: Rollup's (Vite, Astro, Nuxt) "-" or "." and 8 base64url
+// characters, or webpack's "." and hex (Create React App's
+// "main.1a2b3c4d.chunk.js" too). Dates and counters, all digits, are not
+// hashes.
+func nameHashed(base string) bool {
 	stem := strings.TrimSuffix(base, path.Ext(base))
-	if longHash.MatchString(stem) {
-		return true
+	stem = strings.TrimSuffix(stem, ".chunk")
+	if m := longHash.FindString(stem); m != "" {
+		return strings.ContainsAny(m, "abcdef")
 	}
 	if !shortHash.MatchString(stem) {
 		return false
 	}
 	hash := stem[len(stem)-8:]
+	if strings.Trim(hash, "0123456789") == "" {
+		return false
+	}
 	return strings.ContainsAny(hash, "0123456789") || strings.ToLower(hash) != hash
+}
+
+// hidden reports whether a file name has a segment starting with "." (such
+// as .env.staging, .npmrc or .git/config) outside .well-known/: such files
+// are not served. A hand-written site deploys its whole folder, and its
+// dotfiles are far more often secrets left there than pages.
+func hidden(name string) bool {
+	if rest, ok := strings.CutPrefix(name, ".well-known/"); ok {
+		name = rest
+	} else if name == ".well-known" {
+		return false
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return false
 }
