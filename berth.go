@@ -139,7 +139,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if m.serving, err = serving.New(serving.Config{BaseDomain: cfg.BaseDomain, CacheDir: dirs["cache"],
-		MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
+		MemoryCacheBytes: cfg.StaticCacheMB << 20, DiskCacheBytes: cfg.FileCacheMB << 20,
+		WriteTimeout: cfg.WriteTimeout, MaxConns: cfg.MaxConns}, m.db, m.artifacts, m.apps, m.log); err != nil {
 		return err
 	}
 

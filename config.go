@@ -38,6 +38,9 @@ type Config struct {
 	NATSListen       string
 	BuildCacheMB     int64 // size cap of the per-project build caches; 0 turns them off
 	StaticCacheMB    int64 // hot static file bytes kept in memory
+	FileCacheMB      int64 // size cap of the disk cache of served files
+	WriteTimeout     time.Duration
+	MaxConns         int
 
 	GitHubClientID      string
 	GitHubClientSecret  string
@@ -89,6 +92,10 @@ func options(c *Config) []option {
 		{"build-pids", "BERTH_BUILD_PIDS", "4096", "process limit of one build", (*int64Value)(&c.BuildPids), ""},
 		{"build-cache-mb", "BERTH_BUILD_CACHE_MB", "4096", "size cap of the per-project build caches (package manager caches, .next/cache, node_modules), MiB; 0 turns them off", (*int64Value)(&c.BuildCacheMB), ""},
 		{"static-cache-mb", "BERTH_STATIC_CACHE_MB", "64", "hot static file bytes kept in memory, MiB", (*int64Value)(&c.StaticCacheMB), ""},
+		// Bounds of what strangers' traffic can hold: disk, slow readers, connections.
+		{"file-cache-mb", "BERTH_FILE_CACHE_MB", "10240", "size cap of the disk cache of served files, MiB (least recently used files go first)", (*int64Value)(&c.FileCacheMB), ""},
+		{"write-timeout", "BERTH_WRITE_TIMEOUT", "60s", "time a client has to take a static file (more for large files, at 64 KiB/s); a client that stops reading is cut off", (*durationValue)(&c.WriteTimeout), ""},
+		{"max-conns", "BERTH_MAX_CONNS", "10000", "connections the HTTP listener holds at once; more wait to be accepted (0: no cap)", (*intValue)(&c.MaxConns), ""},
 		{"runtime-image", "BERTH_RUNTIME_IMAGE", "", "image server-rendered apps run in", (*stringValue)(&c.RuntimeImage), "the build image"},
 		{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "10m", "stop an app server this long after its last request", (*durationValue)(&c.ServerIdle), ""},
 		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers running at once (least recently used stop first)", (*intValue)(&c.MaxServers), ""},

@@ -63,7 +63,17 @@ type Handler interface {
 type Config struct {
 	ReadHeaderTimeout time.Duration // to read a request head once it has begun
 	IdleTimeout       time.Duration // to wait for the next request
+	// WriteTimeout is the time a client has to take an answer, or, of a
+	// large file, each WriteChunk bytes of it. A client that stops reading
+	// loses its connection then, instead of holding it, its goroutine and
+	// an open file forever; a slow one that keeps reading is not cut off.
+	// 0: no limit.
+	WriteTimeout time.Duration
 }
+
+// WriteChunk is how much of a large file a client must take within the
+// write timeout, again and again.
+const WriteChunk = 256 << 10
 
 // maxHead is the largest request head the fast path reads; larger ones go
 // to net/http, whose limit is higher.
@@ -543,6 +553,7 @@ func (c *conn) write(closeAfter bool) (sent bool, err error) {
 	}
 	out = append(out, "\r\n"...)
 	c.out = out
+	c.extendWrite()
 	switch {
 	case headOnly:
 		_, err = c.Write(out)
@@ -569,11 +580,27 @@ func (c *conn) sendFile(head []byte, f *os.File, size int64) error {
 	if _, err := c.Write(head); err != nil {
 		return err
 	}
-	n, err := io.Copy(c.Conn, io.LimitReader(f, size))
-	if err == nil && n < size {
-		err = io.ErrUnexpectedEOF // the file shrank: end the connection, the length was promised
+	for size > 0 {
+		c.extendWrite()
+		chunk := min(size, WriteChunk)
+		n, err := io.Copy(c.Conn, io.LimitReader(f, chunk)) // sendfile
+		if err == nil && n < chunk {
+			err = io.ErrUnexpectedEOF // the file shrank: end the connection, the length was promised
+		}
+		if err != nil {
+			return err
+		}
+		size -= n
 	}
-	return err
+	return nil
+}
+
+// extendWrite gives the client the write timeout to take what is written
+// next.
+func (c *conn) extendWrite() {
+	if d := c.l.cfg.WriteTimeout; d > 0 {
+		c.SetWriteDeadline(time.Now().Add(d))
+	}
 }
 
 func setCork(tc *net.TCPConn, on bool) {

@@ -1,14 +1,20 @@
 package serving
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/fastpath"
 	"github.com/berth-dev/berth/model"
@@ -176,5 +182,127 @@ func TestImmutableOnlyForBuildAssets(t *testing.T) {
 		if cc := sh.get(sh.h, "GET", host, p).Header.Get("Cache-Control"); cc != want {
 			t.Errorf("%s: Cache-Control %q, want %q", p, cc, want)
 		}
+	}
+}
+
+// TestNetHTTPStalledReaderCutOff: on the net/http path too (an HTTP/1.0
+// GET, a range), a client that stops reading a large file loses its
+// connection after the write timeout; the deadline does not outlive the
+// answer on a kept-alive connection.
+func TestNetHTTPStalledReaderCutOff(t *testing.T) {
+	sh := newStaticHarness(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MB
+	d := sh.deploy(t, sh.project(t, "big"), map[string][]byte{"big.bin": big, "a.txt": []byte("hello")}, model.StateReady)
+	h, err := New(Config{BaseDomain: "localhost", CacheDir: sh.cache, WriteTimeout: 300 * time.Millisecond}, sh.db, sh.st, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{}, 10)
+	srv := &http.Server{Handler: Router(h, http.NotFoundHandler()), ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	host := d.PreviewHost + ".localhost"
+	for _, req := range []string{
+		"GET /big.bin HTTP/1.0\r\nHost: " + host + "\r\n\r\n",
+		"GET /big.bin HTTP/1.1\r\nHost: " + host + "\r\nRange: bytes=100-\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		fmt.Fprint(c, req)
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%q: the stalled connection is still open 30s on", strings.SplitN(req, "\r\n", 2)[0])
+		}
+	}
+
+	// A file, then, past its write deadline, an API request on the same
+	// connection: the API's answer (an SSE stream, say) is not cut off by
+	// the file's deadline.
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	fmt.Fprint(c, "GET /a.txt HTTP/1.1\r\nHost: "+host+"\r\nRange: bytes=0-\r\n\r\n")
+	res, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	time.Sleep(500 * time.Millisecond) // past the first answer's write deadline
+	fmt.Fprint(c, "GET /v1/anything HTTP/1.1\r\nHost: localhost\r\n\r\n") // the API's host
+	if res, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Fatalf("next request on the connection: %v %v", res, err)
+	}
+}
+
+// TestConnectionCap: past MaxConns open connections, a new one waits
+// until one ends.
+func TestConnectionCap(t *testing.T) {
+	sh := newStaticHarness(t)
+	d := sh.deploy(t, sh.project(t, "cap"), map[string][]byte{"a.txt": []byte("hello")}, model.StateReady)
+	h, err := New(Config{BaseDomain: "localhost", CacheDir: sh.cache, MaxConns: 2}, sh.db, sh.st, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Open(l, h, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { f.Shutdown(context.Background()) })
+	req := "GET /a.txt HTTP/1.1\r\nHost: " + d.PreviewHost + ".localhost\r\n\r\n"
+	get := func(c net.Conn, br *bufio.Reader, wait time.Duration) error {
+		c.SetReadDeadline(time.Now().Add(wait))
+		fmt.Fprint(c, req)
+		res, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+		}
+		return err
+	}
+	var held []net.Conn
+	for range 2 { // both answered and kept alive: the cap is reached
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := get(c, bufio.NewReader(c), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	c3, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	br3 := bufio.NewReader(c3)
+	if err := get(c3, br3, 300*time.Millisecond); err == nil {
+		t.Fatal("a third connection was served past the cap of 2")
+	}
+	held[0].Close()
+	c3.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br3, &http.Request{Method: "GET"})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("after one connection ended, the waiting one: %v %v", res, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/apps"
 	"github.com/berth-dev/berth/artifacts"
@@ -23,7 +24,15 @@ type Config struct {
 	BaseDomain       string
 	CacheDir         string // local copies of artifact files, by content hash
 	MemoryCacheBytes int64  // hot file bytes kept in memory (0: DefaultMemoryCacheBytes)
+	DiskCacheBytes   int64  // size cap of CacheDir (0: DefaultDiskCacheBytes)
+	// WriteTimeout is the least time a client has to take a file answer,
+	// more for large files (fastpath.WriteTimeout); 0: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	MaxConns     int // connections the front door holds at once; 0: no cap
 }
+
+// DefaultWriteTimeout is the floor of the time a client has to take a file.
+const DefaultWriteTimeout = 60 * time.Second
 
 // Handler serves deployment hosts.
 type Handler struct {
@@ -42,6 +51,9 @@ var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
 // New returns a handler. servers may be nil when no Docker engine is there
 // to run server-rendered deployments.
 func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log *slog.Logger) (*Handler, error) {
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/fastpath"
 	"github.com/berth-dev/berth/internal/page"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
@@ -169,9 +170,15 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 			return
 		}
 		defer body.Close()
-		http.ServeContent(w, r, name, time.Time{}, body)
+		http.ServeContent(w, r, name, time.Time{}, &progressReader{ReadSeekCloser: body, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout})
 		return
 	}
+	// A client that stops reading is cut off after the write timeout, not
+	// held forever. net/http clears the deadline once the answer is done,
+	// so the next request on the connection (an SSE stream, a proxied app
+	// answer) has none.
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	hdr["Accept-Ranges"] = h.files.hdr.bytes
 	hdr["Content-Length"] = v.length
 	if r.Method == http.MethodHead {
@@ -190,7 +197,34 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 	}
 	defer file.Close()
 	w.WriteHeader(status)
-	io.Copy(w, file) // sendfile from the disk cache
+	// sendfile from the disk cache, a chunk per write deadline: a slow
+	// client that keeps reading is not cut off, one that stops is.
+	for n := v.size; n > 0; n -= fastpath.WriteChunk {
+		rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		if _, err := io.CopyN(w, file, min(n, fastpath.WriteChunk)); err != nil {
+			return
+		}
+	}
+}
+
+// progressReader extends the write deadline each time http.ServeContent
+// reads the next chunk, which it does once the previous one was written.
+type progressReader struct {
+	io.ReadSeekCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	left    int64 // bytes until the next extension
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		p.rc.SetWriteDeadline(time.Now().Add(p.timeout))
+		p.left = fastpath.WriteChunk
+	}
+	b = b[:min(int64(len(b)), p.left)]
+	n, err := p.ReadSeekCloser.Read(b)
+	p.left -= int64(n)
+	return n, err
 }
 
 // open returns the variant's bytes for http.ServeContent.
