@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -30,6 +31,10 @@ type fileCache struct {
 	group    singleflight.Group
 	hotFiles *hotCache    // representations of hot files, small ones in memory
 	hdr      headerValues // constant header values, shared by every answer
+
+	maxDisk  int64        // size cap of the files under dir
+	diskSize atomic.Int64 // bytes under dir, as of the last prune plus what was added since
+	pruning  sync.Mutex
 
 	mu        sync.RWMutex
 	manifests map[string]*site
@@ -63,13 +68,22 @@ func (s *site) meta(name string) *fileMeta {
 	return fm
 }
 
-// newFileCache keeps files under dir and holds up to memBytes of hot file
-// bytes in memory (0: DefaultMemoryCacheBytes).
-func newFileCache(dir string, st artifacts.Bucket, memBytes int64) (*fileCache, error) {
+// newFileCache keeps up to diskBytes of files under dir (0:
+// DefaultDiskCacheBytes) and holds up to memBytes of hot file bytes in
+// memory (0: DefaultMemoryCacheBytes).
+func newFileCache(dir string, st artifacts.Bucket, memBytes, diskBytes int64) (*fileCache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
-	return &fileCache{dir: dir, store: st, hotFiles: newHotCache(memBytes), hdr: newHeaderValues(), manifests: map[string]*site{}}, nil
+	if diskBytes <= 0 {
+		diskBytes = DefaultDiskCacheBytes
+	}
+	c := &fileCache{dir: dir, store: st, hotFiles: newHotCache(memBytes), hdr: newHeaderValues(), manifests: map[string]*site{},
+		maxDisk: diskBytes}
+	if err := c.prune(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // headerValues are header values set by direct map assignment: made once,
@@ -190,5 +204,9 @@ func (c *fileCache) download(ctx context.Context, key string, f artifacts.Manife
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
 		return fmt.Errorf("download %s: content hash mismatch", key)
 	}
-	return os.Rename(tmp.Name(), dst)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	c.added(f.Size)
+	return nil
 }

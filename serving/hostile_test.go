@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -245,7 +249,7 @@ func TestNetHTTPStalledReaderCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, res.Body)
-	time.Sleep(500 * time.Millisecond) // past the first answer's write deadline
+	time.Sleep(500 * time.Millisecond)                                    // past the first answer's write deadline
 	fmt.Fprint(c, "GET /v1/anything HTTP/1.1\r\nHost: localhost\r\n\r\n") // the API's host
 	if res, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err != nil || res.StatusCode != http.StatusNotFound {
 		t.Fatalf("next request on the connection: %v %v", res, err)
@@ -304,5 +308,74 @@ func TestConnectionCap(t *testing.T) {
 	res, err := http.ReadResponse(br3, &http.Request{Method: "GET"})
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("after one connection ended, the waiting one: %v %v", res, err)
+	}
+}
+
+// cacheBytes is the size of the files in the disk cache.
+func cacheBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			fi, _ := d.Info()
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// TestDiskCacheCapped: the disk cache of served files stays under its cap,
+// the least recently used files going first, and a pruned file is fetched
+// again when it is asked for.
+func TestDiskCacheCapped(t *testing.T) {
+	sh := newStaticHarness(t)
+	files := map[string][]byte{}
+	for i := range 10 {
+		b := make([]byte, 100<<10)
+		rand.Read(b) // incompressible: one file on disk each
+		files[fmt.Sprintf("f%d.png", i)] = b
+	}
+	d := sh.deploy(t, sh.project(t, "photos"), files, model.StateReady)
+	const limit = 350 << 10
+	h, err := New(Config{BaseDomain: "localhost", CacheDir: sh.cache, DiskCacheBytes: limit, MemoryCacheBytes: 1}, sh.db, sh.st, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := d.PreviewHost + ".localhost"
+	get := func(name string) {
+		t.Helper()
+		res := sh.get(h, "GET", host, "/"+name)
+		if body := readBody(t, res); res.StatusCode != 200 || !bytes.Equal(body, files[name]) {
+			t.Fatalf("%s: %d, %d bytes", name, res.StatusCode, len(body))
+		}
+	}
+	for i := range 10 {
+		get(fmt.Sprintf("f%d.png", i))
+		if n := cacheBytes(t, sh.cache); n > limit {
+			t.Fatalf("after f%d the disk cache holds %d bytes, over its cap of %d", i, n, limit)
+		}
+	}
+	inCache := func(name string) bool {
+		sum := sha256.Sum256(files[name])
+		sha := hex.EncodeToString(sum[:])
+		_, err := os.Stat(filepath.Join(sh.cache, "objects", sha[:2], sha))
+		return err == nil
+	}
+	if !inCache("f9.png") || inCache("f0.png") {
+		t.Fatalf("least recently used order not kept: f9 cached %v, f0 cached %v", inCache("f9.png"), inCache("f0.png"))
+	}
+	get("f0.png") // pruned: fetched again
+	if !inCache("f0.png") {
+		t.Fatal("f0 not fetched again")
+	}
+	// A new process over the same cache prunes at start.
+	if _, err := New(Config{BaseDomain: "localhost", CacheDir: sh.cache, DiskCacheBytes: 150 << 10}, sh.db, sh.st, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if n := cacheBytes(t, sh.cache); n > 150<<10 {
+		t.Fatalf("after a start with a 150 KB cap the cache holds %d bytes", n)
 	}
 }

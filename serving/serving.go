@@ -54,7 +54,7 @@ func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log 
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
-	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes)
+	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes, cfg.DiskCacheBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,10 @@ func (h *Handler) resolve(ctx context.Context, label string) (*store.Deployment,
 	return h.db.DeploymentByID(ctx, p.ProductionDeploymentID)
 }
 
-// Forget drops cached data of deleted deployments.
+// Forget drops cached data of deleted deployments: their manifests. Their
+// files stay in the disk cache, which is content-addressed and so may share
+// them with live deployments; never asked for again, they are the first
+// to go when the cache passes its size cap.
 func (h *Handler) Forget(deploymentIDs []string) {
 	for _, id := range deploymentIDs {
 		h.files.forgetManifest(id)

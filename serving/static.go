@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -130,6 +131,13 @@ func has(s *site, name string) bool {
 // are answered from prepared header values and, for small files, bytes in
 // memory; conditional and range requests go through http.ServeContent.
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Deployment, s *site, name string, status int) {
+	h.serveFileOnce(w, r, d, s, name, status, true)
+}
+
+// serveFileOnce is serveFile; when retry is set and the cached file was
+// pruned from the disk cache between lookup and open, it fetches it again
+// once.
+func (h *Handler) serveFileOnce(w http.ResponseWriter, r *http.Request, d *store.Deployment, s *site, name string, status int, retry bool) {
 	entry := s.m.Files[name]
 	f, err := h.files.hot(r.Context(), d.ArtifactKey+model.FilesDir+name, name, entry)
 	if err != nil {
@@ -166,7 +174,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 		rh["If-Match"] != nil || rh["If-Unmodified-Since"] != nil) {
 		body, err := v.open()
 		if err != nil {
-			h.fileError(w, r, d, name, err)
+			h.openError(w, r, d, s, name, status, entry.SHA256, retry, err)
 			return
 		}
 		defer body.Close()
@@ -192,7 +200,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *store.Dep
 	}
 	file, err := os.Open(v.path)
 	if err != nil {
-		h.fileError(w, r, d, name, err)
+		h.openError(w, r, d, s, name, status, entry.SHA256, retry, err)
 		return
 	}
 	defer file.Close()
@@ -238,6 +246,18 @@ func (v *variant) open() (io.ReadSeekCloser, error) {
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// openError handles a cached file that could not be opened: one pruned
+// from the disk cache a moment ago is fetched again (once), anything else
+// is an error answer.
+func (h *Handler) openError(w http.ResponseWriter, r *http.Request, d *store.Deployment, s *site, name string, status int, sha string, retry bool, err error) {
+	h.files.hotFiles.remove(sha)
+	if retry && errors.Is(err, fs.ErrNotExist) {
+		h.serveFileOnce(w, r, d, s, name, status, false)
+		return
+	}
+	h.fileError(w, r, d, name, err)
+}
 
 // fileError answers when a cached file could not be read (the disk cache
 // was cleaned under berth's feet, for one).
