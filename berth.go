@@ -165,7 +165,8 @@ func (m *Main) Run(ctx context.Context) error {
 	// LoadConfig allowed the dashboard on the apps domain only on a laptop:
 	// apps under localhost, the dashboard on localhost.
 	if m.serving, err = serving.New(serving.Config{AppDomain: cfg.AppDomain, ApexIsDashboard: cfg.AppDomain == "localhost",
-		CacheDir: dirs["cache"], MemoryCacheBytes: cfg.StaticCacheMB << 20}, m.db, m.artifacts, m.apps, m.log); err != nil {
+		CacheDir: dirs["cache"], MemoryCacheBytes: cfg.StaticCacheMB << 20, DiskCacheBytes: cfg.FileCacheMB << 20,
+		WriteTimeout: cfg.WriteTimeout, MaxConns: cfg.MaxConns}, m.db, m.artifacts, m.apps, m.log); err != nil {
 		return err
 	}
 

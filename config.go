@@ -57,6 +57,10 @@ type Config struct {
 	Network          string // Docker network builds and app servers join
 	NetworkIsolation bool   // fence that network off from the host and private ranges
 
+	FileCacheMB  int64 // size cap of the disk cache of served files
+	WriteTimeout time.Duration
+	MaxConns     int
+
 	GitHubClientID      string
 	GitHubClientSecret  string
 	GitHubWebhookSecret string
@@ -122,6 +126,11 @@ func options(c *Config) []option {
 		{"max-projects", "BERTH_MAX_PROJECTS", "100", "projects per user (the admin has no limit)", (*intValue)(&c.MaxProjects), ""},
 		{"max-queued-builds", "BERTH_MAX_QUEUED_BUILDS", "50", "unfinished builds per user (the admin has no limit)", (*intValue)(&c.MaxQueuedBuilds), ""},
 		{"user-build-concurrency", "BERTH_USER_BUILD_CONCURRENCY", "2", "builds of one user running at once; the others wait their turn, so one user's pushes do not starve another's", (*intValue)(&c.UserBuildConcurrency), ""},
+
+		// Bounds of what strangers' traffic can hold: disk, slow readers, connections.
+		{"file-cache-mb", "BERTH_FILE_CACHE_MB", "10240", "size cap of the disk cache of served files, MiB (least recently used files go first)", (*int64Value)(&c.FileCacheMB), ""},
+		{"write-timeout", "BERTH_WRITE_TIMEOUT", "60s", "time a client has to take a static file (more for large files, at 64 KiB/s); a client that stops reading is cut off", (*durationValue)(&c.WriteTimeout), ""},
+		{"max-conns", "BERTH_MAX_CONNS", "10000", "connections the HTTP listener holds at once; more wait to be accepted (0: no cap)", (*intValue)(&c.MaxConns), ""},
 		{"runtime-image", "BERTH_RUNTIME_IMAGE", "", "image server-rendered apps run in", (*stringValue)(&c.RuntimeImage), "the build image"},
 		{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "10m", "stop an app server this long after its last request", (*durationValue)(&c.ServerIdle), ""},
 		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers running at once (least recently used stop first)", (*intValue)(&c.MaxServers), ""},

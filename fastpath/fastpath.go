@@ -63,7 +63,17 @@ type Handler interface {
 type Config struct {
 	ReadHeaderTimeout time.Duration // to read a request head once it has begun
 	IdleTimeout       time.Duration // to wait for the next request
+	// WriteTimeout is the time a client has to take an answer, or, of a
+	// large file, each WriteChunk bytes of it. A client that stops reading
+	// loses its connection then, instead of holding it, its goroutine and
+	// an open file forever; a slow one that keeps reading is not cut off.
+	// 0: no limit.
+	WriteTimeout time.Duration
 }
+
+// WriteChunk is how much of a large file a client must take within the
+// write timeout, again and again.
+const WriteChunk = 256 << 10
 
 // maxHead is the largest request head the fast path reads; larger ones go
 // to net/http, whose limit is higher.
@@ -287,13 +297,14 @@ func (c *conn) readHead(first bool) (n int, ok bool, err error) {
 	from := 0
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
-			return from + i + 4, true, nil
+		n, bare := scanHead(buf, from)
+		if n > 0 {
+			return n, true, nil
 		}
-		if len(buf) >= maxHead {
+		if bare || len(buf) >= maxHead {
 			return 0, false, nil
 		}
-		from = max(0, len(buf)-3)
+		from = len(buf)
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return 0, false, nil
@@ -303,15 +314,36 @@ func (c *conn) readHead(first bool) (n int, ok bool, err error) {
 	}
 }
 
+// scanHead looks for the end of a request head in buf, from index from on
+// (the bytes before it were scanned already): n is the head's length
+// through CRLF CRLF, or 0. bare is set at a line feed without a carriage
+// return before it: net/http reads such heads (or refuses them) at once,
+// where waiting here for a CRLF CRLF that never comes would hold the
+// connection until the header timeout.
+func scanHead(buf []byte, from int) (n int, bare bool) {
+	for i := from; i < len(buf); {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return 0, false
+		}
+		i += j
+		if i == 0 || buf[i-1] != '\r' {
+			return 0, true
+		}
+		if i >= 3 && buf[i-2] == '\n' && buf[i-3] == '\r' {
+			return i + 1, false
+		}
+		i++
+	}
+	return 0, false
+}
+
 func (c *conn) head(n int) []byte {
 	b, _ := c.br.Peek(n)
 	return b
 }
 
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
+var crlf = []byte("\r\n")
 
 // parse reads a request head strictly. fast is false for anything the fast
 // path does not answer. closeAfter is set for "Connection: close".
@@ -521,6 +553,7 @@ func (c *conn) write(closeAfter bool) (sent bool, err error) {
 	}
 	out = append(out, "\r\n"...)
 	c.out = out
+	c.extendWrite()
 	switch {
 	case headOnly:
 		_, err = c.Write(out)
@@ -547,11 +580,27 @@ func (c *conn) sendFile(head []byte, f *os.File, size int64) error {
 	if _, err := c.Write(head); err != nil {
 		return err
 	}
-	n, err := io.Copy(c.Conn, io.LimitReader(f, size))
-	if err == nil && n < size {
-		err = io.ErrUnexpectedEOF // the file shrank: end the connection, the length was promised
+	for size > 0 {
+		c.extendWrite()
+		chunk := min(size, WriteChunk)
+		n, err := io.Copy(c.Conn, io.LimitReader(f, chunk)) // sendfile
+		if err == nil && n < chunk {
+			err = io.ErrUnexpectedEOF // the file shrank: end the connection, the length was promised
+		}
+		if err != nil {
+			return err
+		}
+		size -= n
 	}
-	return err
+	return nil
+}
+
+// extendWrite gives the client the write timeout to take what is written
+// next.
+func (c *conn) extendWrite() {
+	if d := c.l.cfg.WriteTimeout; d > 0 {
+		c.SetWriteDeadline(time.Now().Add(d))
+	}
 }
 
 func setCork(tc *net.TCPConn, on bool) {

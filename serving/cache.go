@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -30,6 +32,10 @@ type fileCache struct {
 	hotFiles *hotCache    // representations of hot files, small ones in memory
 	hdr      headerValues // constant header values, shared by every answer
 
+	maxDisk  int64        // size cap of the files under dir
+	diskSize atomic.Int64 // bytes under dir, as of the last prune plus what was added since
+	pruning  sync.Mutex
+
 	mu        sync.RWMutex
 	manifests map[string]*site
 	order     []string // insertion order, for eviction
@@ -39,6 +45,7 @@ type fileCache struct {
 // file it serves: the header values that depend on the file's name.
 type site struct {
 	m     *artifacts.Manifest
+	err   error    // the manifest is invalid: the deployment is not served
 	names sync.Map // file name -> *fileMeta
 }
 
@@ -61,13 +68,22 @@ func (s *site) meta(name string) *fileMeta {
 	return fm
 }
 
-// newFileCache keeps files under dir and holds up to memBytes of hot file
-// bytes in memory (0: DefaultMemoryCacheBytes).
-func newFileCache(dir string, st artifacts.Bucket, memBytes int64) (*fileCache, error) {
+// newFileCache keeps up to diskBytes of files under dir (0:
+// DefaultDiskCacheBytes) and holds up to memBytes of hot file bytes in
+// memory (0: DefaultMemoryCacheBytes).
+func newFileCache(dir string, st artifacts.Bucket, memBytes, diskBytes int64) (*fileCache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
-	return &fileCache{dir: dir, store: st, hotFiles: newHotCache(memBytes), hdr: newHeaderValues(), manifests: map[string]*site{}}, nil
+	if diskBytes <= 0 {
+		diskBytes = DefaultDiskCacheBytes
+	}
+	c := &fileCache{dir: dir, store: st, hotFiles: newHotCache(memBytes), hdr: newHeaderValues(), manifests: map[string]*site{},
+		maxDisk: diskBytes}
+	if err := c.prune(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // headerValues are header values set by direct map assignment: made once,
@@ -86,17 +102,19 @@ func newHeaderValues() headerValues {
 	}
 }
 
-// site returns a deployment's manifest, fetched once.
+// site returns a deployment's manifest, fetched and validated once. An
+// invalid manifest is remembered too (as an error wrapping
+// artifacts.ErrInvalidManifest), so it is not downloaded again per request.
 func (c *fileCache) site(ctx context.Context, deploymentID, prefix string) (*site, error) {
 	c.mu.RLock()
 	s, ok := c.manifests[deploymentID]
 	c.mu.RUnlock()
 	if ok {
-		return s, nil
+		return s, s.err
 	}
 	v, err, _ := c.group.Do("m:"+deploymentID, func() (any, error) {
 		m, err := artifacts.GetManifest(context.WithoutCancel(ctx), c.store, prefix)
-		if err != nil {
+		if err != nil && !errors.Is(err, artifacts.ErrInvalidManifest) {
 			return nil, err
 		}
 		c.mu.Lock()
@@ -105,7 +123,7 @@ func (c *fileCache) site(ctx context.Context, deploymentID, prefix string) (*sit
 			delete(c.manifests, c.order[0])
 			c.order = c.order[1:]
 		}
-		s := &site{m: m}
+		s := &site{m: m, err: err}
 		c.manifests[deploymentID] = s
 		c.order = append(c.order, deploymentID)
 		return s, nil
@@ -113,7 +131,8 @@ func (c *fileCache) site(ctx context.Context, deploymentID, prefix string) (*sit
 	if err != nil {
 		return nil, err
 	}
-	return v.(*site), nil
+	s = v.(*site)
+	return s, s.err
 }
 
 func (c *fileCache) forgetManifest(deploymentID string) {
@@ -126,18 +145,33 @@ func (c *fileCache) forgetManifest(deploymentID string) {
 // (concurrent requests share one download) and checking its hash against
 // the manifest.
 func (c *fileCache) fetch(ctx context.Context, key string, f artifacts.ManifestFile) (string, error) {
-	if len(f.SHA256) != 64 {
-		return "", errors.New("manifest entry has no hash")
+	p, err := c.objectPath(f.SHA256)
+	if err != nil {
+		return "", err
 	}
-	p := filepath.Join(c.dir, "objects", f.SHA256[:2], f.SHA256)
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	_, err, _ := c.group.Do("f:"+f.SHA256, func() (any, error) {
+	_, err, _ = c.group.Do("f:"+f.SHA256, func() (any, error) {
 		return nil, c.download(context.WithoutCancel(ctx), key, f, p)
 	})
 	if err != nil {
 		return "", err
+	}
+	return p, nil
+}
+
+// objectPath is where the file with content hash sha is kept. The path is
+// made from the hash alone, and only from a well-formed one, so no manifest
+// can name a file outside the cache.
+func (c *fileCache) objectPath(sha string) (string, error) {
+	if !artifacts.ValidHash(sha) {
+		return "", fmt.Errorf("%w: bad content hash", artifacts.ErrInvalidManifest)
+	}
+	objects := filepath.Join(c.dir, "objects")
+	p := filepath.Join(objects, sha[:2], sha)
+	if !strings.HasPrefix(p, objects+string(filepath.Separator)) {
+		return "", fmt.Errorf("cache path of %s escapes the cache", sha)
 	}
 	return p, nil
 }
@@ -170,5 +204,9 @@ func (c *fileCache) download(ctx context.Context, key string, f artifacts.Manife
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
 		return fmt.Errorf("download %s: content hash mismatch", key)
 	}
-	return os.Rename(tmp.Name(), dst)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	c.added(f.Size)
+	return nil
 }

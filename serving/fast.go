@@ -34,7 +34,7 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 		name = rel + "index.html"
 	}
 	entry, ok := s.m.Files[name]
-	if !ok {
+	if !ok || hidden(name) {
 		return false
 	}
 	f, err := h.files.hot(ctx, d.ArtifactKey+model.FilesDir+name, name, entry)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/berth-dev/berth/fastpath"
 )
 
@@ -40,10 +42,19 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
-// Open starts serving l: deployment hosts by h, the rest by fallback.
+// Open starts serving l: deployment hosts by h, the rest by fallback. Past
+// h's MaxConns open connections, new ones wait in the listen queue until
+// one ends.
 func Open(l net.Listener, h *Handler, fallback http.Handler, log *slog.Logger) *FrontDoor {
 	f := &FrontDoor{log: log}
-	f.fast = fastpath.Listen(l, h, fastpath.Config{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout})
+	if h.cfg.MaxConns > 0 {
+		// Under the fast path, so that a connection counts from accept
+		// to close whichever path serves it (net/http closes the ones
+		// handed to it, which releases them too).
+		l = netutil.LimitListener(l, h.cfg.MaxConns)
+	}
+	f.fast = fastpath.Listen(l, h, fastpath.Config{ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		WriteTimeout: h.cfg.WriteTimeout})
 	f.http = &http.Server{Handler: Router(h, fallback), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
 	go func() {
 		if err := f.http.Serve(f.fast); err != nil && !errors.Is(err, http.ErrServerClosed) {

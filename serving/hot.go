@@ -102,10 +102,14 @@ func (c *fileCache) hot(ctx context.Context, key, name string, f artifacts.Manif
 		if err != nil {
 			return nil, err
 		}
-		hf, err = loadHot(p, f, compressibleName(name))
+		hf, created, err := loadHot(p, f, compressibleName(name))
 		if err != nil {
 			return nil, err
 		}
+		// The disk cache prunes by modification time: this file is in use.
+		now := time.Now()
+		os.Chtimes(p, now, now)
+		c.added(created)
 		hc.add(f.SHA256, hf)
 		return hf, nil
 	})
@@ -116,17 +120,21 @@ func (c *fileCache) hot(ctx context.Context, key, name string, f artifacts.Manif
 }
 
 // loadHot builds the representations of the file at p, compressing it first
-// when compress is set and no compressed copy exists yet.
-func loadHot(p string, f artifacts.ManifestFile, compress bool) (*hotFile, error) {
-	hf := &hotFile{}
+// when compress is set and no compressed copy exists yet; created is the
+// bytes of compressed copies it wrote.
+func loadHot(p string, f artifacts.ManifestFile, compress bool) (hf *hotFile, created int64, err error) {
+	hf = &hotFile{}
 	tag := f.SHA256[:32]
 	hf.v[encIdentity] = &variant{path: p, size: f.Size}
 	if compress && f.Size >= compressMin && f.Size <= compressMax {
 		for _, e := range []encoding{encGzip, encZstd} {
 			cp := p + encodingSuffix[e]
-			size, err := ensureCompressed(p, cp, e, f.Size)
+			size, made, err := ensureCompressed(p, cp, e, f.Size)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
+			}
+			if made {
+				created += size
 			}
 			// Keep a variant only when it saves a tenth or more.
 			if size*10 <= f.Size*9 {
@@ -149,53 +157,53 @@ func loadHot(p string, f artifacts.ManifestFile, compress bool) (*hotFile, error
 		if v.size <= memBodyMax {
 			data, err := os.ReadFile(v.path)
 			if err != nil {
-				return nil, fmt.Errorf("read cached file: %w", err)
+				return nil, 0, fmt.Errorf("read cached file: %w", err)
 			}
 			if int64(len(data)) != v.size {
-				return nil, fmt.Errorf("cached file %s has %d bytes, want %d", filepath.Base(v.path), len(data), v.size)
+				return nil, 0, fmt.Errorf("cached file %s has %d bytes, want %d", filepath.Base(v.path), len(data), v.size)
 			}
 			v.data = data
 			hf.cost += v.size
 		}
 	}
 	hf.used.Store(time.Now().UnixNano())
-	return hf, nil
+	return hf, created, nil
 }
 
 // ensureCompressed writes src compressed with e to dst unless dst exists,
-// and returns dst's size.
-func ensureCompressed(src, dst string, e encoding, srcSize int64) (int64, error) {
+// and returns dst's size and whether it wrote it.
+func ensureCompressed(src, dst string, e encoding, srcSize int64) (size int64, made bool, err error) {
 	if fi, err := os.Stat(dst); err == nil {
-		return fi.Size(), nil
+		return fi.Size(), false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
+		return 0, false, err
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return 0, fmt.Errorf("open cached file: %w", err)
+		return 0, false, fmt.Errorf("open cached file: %w", err)
 	}
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".z-*")
 	if err != nil {
-		return 0, fmt.Errorf("create compressed file: %w", err)
+		return 0, false, fmt.Errorf("create compressed file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := compressTo(tmp, in, e, srcSize); err != nil {
 		tmp.Close()
-		return 0, fmt.Errorf("compress %s: %w", filepath.Base(src), err)
+		return 0, false, fmt.Errorf("compress %s: %w", filepath.Base(src), err)
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
 		tmp.Close()
-		return 0, err
+		return 0, false, err
 	}
 	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("write compressed file: %w", err)
+		return 0, false, fmt.Errorf("write compressed file: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return 0, fmt.Errorf("store compressed file: %w", err)
+		return 0, false, fmt.Errorf("store compressed file: %w", err)
 	}
-	return fi.Size(), nil
+	return fi.Size(), true, nil
 }
 
 // compressTo compresses r into w: at the best ratio for files of up to a

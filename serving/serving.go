@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/apps"
 	"github.com/berth-dev/berth/artifacts"
@@ -27,7 +28,15 @@ type Config struct {
 	ApexIsDashboard  bool
 	CacheDir         string // local copies of artifact files, by content hash
 	MemoryCacheBytes int64  // hot file bytes kept in memory (0: DefaultMemoryCacheBytes)
+	DiskCacheBytes   int64  // size cap of CacheDir (0: DefaultDiskCacheBytes)
+	// WriteTimeout is the least time a client has to take a file answer,
+	// more for large files (fastpath.WriteTimeout); 0: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	MaxConns     int // connections the front door holds at once; 0: no cap
 }
+
+// DefaultWriteTimeout is the floor of the time a client has to take a file.
+const DefaultWriteTimeout = 60 * time.Second
 
 // Handler serves deployment hosts.
 type Handler struct {
@@ -46,7 +55,10 @@ var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
 // New returns a handler. servers may be nil when no Docker engine is there
 // to run server-rendered deployments.
 func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log *slog.Logger) (*Handler, error) {
-	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes)
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	files, err := newFileCache(cfg.CacheDir, st, cfg.MemoryCacheBytes, cfg.DiskCacheBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +152,10 @@ func (h *Handler) resolve(ctx context.Context, label string) (*store.Deployment,
 	return h.db.DeploymentByID(ctx, p.ProductionDeploymentID)
 }
 
-// Forget drops cached data of deleted deployments.
+// Forget drops cached data of deleted deployments: their manifests. Their
+// files stay in the disk cache, which is content-addressed and so may share
+// them with live deployments; never asked for again, they are the first
+// to go when the cache passes its size cap.
 func (h *Handler) Forget(deploymentIDs []string) {
 	for _, id := range deploymentIDs {
 		h.files.forgetManifest(id)
