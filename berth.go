@@ -273,6 +273,11 @@ func (m *Main) forgetDeployments(ids []string) {
 		defer m.bg.Done()
 		ctx, cancel := context.WithTimeout(m.bgCtx, 10*time.Minute)
 		defer cancel()
+		// The cached copies first: their manifests are read from the
+		// artifacts about to go.
+		if n := m.serving.ForgetFiles(ctx, ids); n > 0 {
+			m.log.Info("removed cached files of deleted deployments", slog.Int64("bytes", n))
+		}
 		for _, id := range ids {
 			if err := m.artifacts.DeletePrefix(ctx, model.ArtifactPrefix(id)); err != nil {
 				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("error", err))

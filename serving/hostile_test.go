@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth-dev/berth/fastpath"
 	"github.com/berth-dev/berth/model"
+	"github.com/berth-dev/berth/store"
 )
 
 // putManifest replaces a deployment's manifest with raw JSON, as someone
@@ -377,5 +378,48 @@ func TestDiskCacheCapped(t *testing.T) {
 	}
 	if n := cacheBytes(t, sh.cache); n > 150<<10 {
 		t.Fatalf("after a start with a 150 KB cap the cache holds %d bytes", n)
+	}
+}
+
+// TestDeletedDeploymentFilesRemoved: when a deployment is deleted, its
+// cached files go, except those a deployment still served shares.
+func TestDeletedDeploymentFilesRemoved(t *testing.T) {
+	sh := newStaticHarness(t)
+	shared := []byte("shared between both deployments")
+	gone := map[string][]byte{"index.html": shared, "only.txt": []byte("only in the deleted one")}
+	kept := map[string][]byte{"index.html": shared, "other.txt": []byte("only in the kept one")}
+	dGone := sh.deploy(t, sh.project(t, "gone"), gone, model.StateReady)
+	dKept := sh.deploy(t, sh.project(t, "kept"), kept, model.StateReady)
+	h, err := New(Config{AppDomain: "localhost", CacheDir: sh.cache}, sh.db, sh.st, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*store.Deployment{dGone, dKept} {
+		for _, name := range []string{"/", "/only.txt", "/other.txt"} {
+			readBody(t, sh.get(h, "GET", d.PreviewHost+".localhost", name))
+		}
+	}
+	cached := func(b []byte) bool {
+		sum := sha256.Sum256(b)
+		sha := hex.EncodeToString(sum[:])
+		_, err := os.Stat(filepath.Join(sh.cache, "objects", sha[:2], sha))
+		return err == nil
+	}
+	if !cached(gone["only.txt"]) || !cached(shared) {
+		t.Fatal("the files were not cached to begin with: the test proves nothing")
+	}
+	h.Forget([]string{dGone.ID})
+	if n := h.ForgetFiles(t.Context(), []string{dGone.ID}); n <= 0 {
+		t.Errorf("ForgetFiles freed %d bytes", n)
+	}
+	if cached(gone["only.txt"]) {
+		t.Error("the deleted deployment's own file is still cached")
+	}
+	if !cached(shared) || !cached(kept["other.txt"]) {
+		t.Error("a file the kept deployment serves was removed")
+	}
+	res := sh.get(h, "GET", dKept.PreviewHost+".localhost", "/")
+	if body := readBody(t, res); res.StatusCode != 200 || !bytes.Equal(body, shared) {
+		t.Errorf("the kept deployment: %d %q", res.StatusCode, body)
 	}
 }

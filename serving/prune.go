@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/artifacts"
 )
 
 // DefaultDiskCacheBytes is the default size cap of the disk cache.
@@ -120,4 +122,44 @@ func (hc *hotCache) remove(sha string) {
 		hc.size -= hf.cost
 		delete(hc.files, sha)
 	}
+}
+
+// forgetFiles removes from the disk cache the files of deleted deployments
+// (whose manifests are in manifests) that no manifest still held in memory
+// uses. Files are shared by content between deployments; one still used by
+// a deployment whose manifest is not in memory is downloaded again when it
+// is next asked for: the cache is only a cache.
+func (c *fileCache) forgetFiles(manifests []*artifacts.Manifest) (removed int64) {
+	c.mu.RLock()
+	inUse := map[string]bool{}
+	for _, s := range c.manifests {
+		if s.m == nil {
+			continue
+		}
+		for _, f := range s.m.Files {
+			inUse[f.SHA256] = true
+		}
+	}
+	c.mu.RUnlock()
+	for _, m := range manifests {
+		for _, f := range m.Files {
+			if inUse[f.SHA256] {
+				continue
+			}
+			p, err := c.objectPath(f.SHA256)
+			if err != nil {
+				continue
+			}
+			c.hotFiles.remove(f.SHA256)
+			paths, _ := filepath.Glob(p + "*") // the file and its compressed variants
+			for _, q := range paths {
+				if fi, err := os.Stat(q); err == nil && os.Remove(q) == nil {
+					removed += fi.Size()
+				}
+			}
+			inUse[f.SHA256] = true // done: a file listed twice is removed once
+		}
+	}
+	c.diskSize.Add(-removed)
+	return removed
 }

@@ -161,3 +161,19 @@ func (h *Handler) Forget(deploymentIDs []string) {
 		h.files.forgetManifest(id)
 	}
 }
+
+// ForgetFiles removes the cached files of deleted deployments (their
+// manifests are read from the artifact store, so call it before their
+// artifacts are deleted) that no deployment served now uses; it returns the
+// bytes freed. Call Forget first.
+func (h *Handler) ForgetFiles(ctx context.Context, deploymentIDs []string) int64 {
+	var manifests []*artifacts.Manifest
+	for _, id := range deploymentIDs {
+		m, err := artifacts.GetManifest(ctx, h.store, model.ArtifactPrefix(id))
+		if err != nil {
+			continue // never uploaded, or already gone: nothing cached of it
+		}
+		manifests = append(manifests, m)
+	}
+	return h.files.forgetFiles(manifests)
+}
