@@ -146,6 +146,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Instance:    instance,
 		IdleTimeout: cfg.ServerIdle,
 		MaxRunning:  cfg.MaxServers,
+		StartWait:   cfg.AppStartWait,
+		MaxInflight: cfg.AppMaxInflight,
 		Limits:      sandbox.Limits{MemoryBytes: cfg.ServerMemoryMB << 20, NanoCPUs: 1e9, PidsLimit: 1024},
 		Env:         m.deploys.RuntimeEnv,
 	}, m.sandbox, m.artifacts, m.log)

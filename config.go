@@ -41,6 +41,8 @@ type Config struct {
 	RuntimeImage     string
 	ServerIdle       time.Duration
 	MaxServers       int
+	AppMaxInflight   int
+	AppStartWait     time.Duration
 	ServerMemoryMB   int64
 	ExtraCAFile      string
 	NATSListen       string
@@ -133,7 +135,10 @@ func options(c *Config) []option {
 		{"max-conns", "BERTH_MAX_CONNS", "10000", "connections the HTTP listener holds at once; more wait to be accepted (0: no cap)", (*intValue)(&c.MaxConns), ""},
 		{"runtime-image", "BERTH_RUNTIME_IMAGE", "", "image server-rendered apps run in", (*stringValue)(&c.RuntimeImage), "the build image"},
 		{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "10m", "stop an app server this long after its last request", (*durationValue)(&c.ServerIdle), ""},
-		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers running at once (least recently used stop first)", (*intValue)(&c.MaxServers), ""},
+		{"max-servers", "BERTH_MAX_SERVERS", "8", "app servers starting or running at once (the least recently used idle one stops to make room)", (*intValue)(&c.MaxServers), ""},
+		// How many requests may wait on one app server, and how long for a free slot.
+		{"app-max-inflight", "BERTH_APP_MAX_INFLIGHT", "256", "requests to one app server in flight (or waiting for it to start) at once; past it a 503", (*intValue)(&c.AppMaxInflight), ""},
+		{"app-start-wait", "BERTH_APP_START_WAIT", "30s", "how long a request waits for a free app server slot before a 503", (*durationValue)(&c.AppStartWait), ""},
 		{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "1024", "memory limit of one app server, MiB", (*int64Value)(&c.ServerMemoryMB), ""},
 		{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "", "CA bundle copied into containers", (*stringValue)(&c.ExtraCAFile), ""},
 		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients on this address (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},

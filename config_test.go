@@ -53,6 +53,8 @@ var settings = []struct {
 	{"runtime-image", "BERTH_RUNTIME_IMAGE", "node:22-slim", "node:22-slim", func(c Config) any { return c.RuntimeImage }},
 	{"server-idle-timeout", "BERTH_SERVER_IDLE_TIMEOUT", "90s", 90 * time.Second, func(c Config) any { return c.ServerIdle }},
 	{"max-servers", "BERTH_MAX_SERVERS", "3", 3, func(c Config) any { return c.MaxServers }},
+	{"app-max-inflight", "BERTH_APP_MAX_INFLIGHT", "64", 64, func(c Config) any { return c.AppMaxInflight }},
+	{"app-start-wait", "BERTH_APP_START_WAIT", "5s", 5 * time.Second, func(c Config) any { return c.AppStartWait }},
 	{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "256", int64(256), func(c Config) any { return c.ServerMemoryMB }},
 	{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "/etc/ca.pem", "/etc/ca.pem", func(c Config) any { return c.ExtraCAFile }},
 	{"nats-listen", "BERTH_NATS_LISTEN", ":4222", ":4222", func(c Config) any { return c.NATSListen }},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,12 +23,26 @@ import (
 
 // Config configures the Node servers of server-rendered deployments.
 type Config struct {
-	Image        string
-	Instance     string
-	IdleTimeout  time.Duration  // stop a server this long after its last request (default 10m)
-	MaxRunning   int            // at most this many at once; the least recently used goes first (default 8)
-	ReapEvery    time.Duration  // how often idle and crashed servers are looked for (default 15s)
-	StartTimeout time.Duration  // how long a server may take to answer HTTP (default 60s)
+	Image       string
+	Instance    string
+	IdleTimeout time.Duration // stop a server this long after its last request (default 10m)
+	// MaxRunning bounds the servers starting, running or stopping at once
+	// (default 8). Past it, the least recently used server with no request
+	// in flight stops to make room; with none, a start waits up to
+	// StartWait (default 30s) and then its request gets a 503.
+	MaxRunning   int
+	StartWait    time.Duration
+	ReapEvery    time.Duration // how often idle and crashed servers are looked for (default 15s)
+	StartTimeout time.Duration // how long a server may take to answer HTTP (default 60s)
+	// MaxInflight bounds the requests to one deployment in flight at once,
+	// counting those waiting for its server to start (default 256).
+	MaxInflight int
+	// HeaderTimeout bounds the wait for a server's response head after the
+	// request was sent (default 60s): 504 past it.
+	HeaderTimeout time.Duration
+	// StallTimeout ends a request whose visitor has taken no response
+	// bytes, or sent none of its request body, for this long (default 60s).
+	StallTimeout time.Duration
 	Limits       sandbox.Limits // per server
 	// Env returns the runtime environment ("K=V") of a deployment.
 	Env func(ctx context.Context, d *store.Deployment) ([]string, error)
@@ -47,12 +60,18 @@ type Manager struct {
 	starts    atomic.Int64 // containers started, for tests and metrics
 	reaps     atomic.Int64 // reaper passes done, for tests
 
-	mu      sync.Mutex
-	running map[string]*app
-	spares  *spareSet // stopped containers of idle servers, started again on demand
+	mu       sync.Mutex
+	running  map[string]*app
+	starting int            // slots held by servers being started, see takeSlot
+	stopping int            // slots held by servers being stopped or removed
+	changed  chan struct{}  // closed when a slot may have become free, see changedLocked
+	busy     map[string]int // requests in flight per deployment, see enter
+	spares   *spareSet      // stopped containers of idle servers, started again on demand
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // app is one running server container.
@@ -82,8 +101,21 @@ func New(cfg Config, sb *sandbox.Sandbox, st artifacts.Bucket, log *slog.Logger)
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
-	return &Manager{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(), running: map[string]*app{},
-		spares: newSpareSet(2 * cfg.MaxRunning)}
+	if cfg.StartWait <= 0 {
+		cfg.StartWait = 30 * time.Second
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 256
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 60 * time.Second
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 60 * time.Second
+	}
+	return &Manager{cfg: cfg, sb: sb, store: st, log: log, transport: newTransport(cfg.HeaderTimeout),
+		running: map[string]*app{}, changed: make(chan struct{}), busy: map[string]int{},
+		spares: newSpareSet(2 * cfg.MaxRunning), closed: make(chan struct{})}
 }
 
 // Start removes server containers a previous run of this instance left
@@ -117,6 +149,7 @@ func (s *Manager) Start(ctx context.Context) error {
 
 // Close stops the reaper and removes every server container.
 func (s *Manager) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -177,13 +210,15 @@ func (s *Manager) Stop(deploymentID string) {
 }
 
 // get returns the deployment's server, starting it if needed; concurrent
-// callers for one deployment share one start.
-func (s *Manager) get(ctx context.Context, d *store.Deployment) (*app, error) {
+// callers for one deployment share one start. counted reports that the
+// server was started by this call and registered with its request already
+// in flight, so that no other start can evict it before it is used.
+func (s *Manager) get(ctx context.Context, d *store.Deployment) (n *app, counted bool, err error) {
 	s.mu.Lock()
 	n, ok := s.running[d.ID]
 	s.mu.Unlock()
 	if ok {
-		return n, nil
+		return n, false, nil
 	}
 	v, err, _ := s.group.Do(d.ID, func() (any, error) {
 		s.mu.Lock()
@@ -192,16 +227,29 @@ func (s *Manager) get(ctx context.Context, d *store.Deployment) (*app, error) {
 		if ok {
 			return n, nil
 		}
-		return s.start(context.WithoutCancel(ctx), d)
+		n, err := s.start(context.WithoutCancel(ctx), d)
+		counted = err == nil
+		return n, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.(*app), nil
+	return v.(*app), counted, nil
 }
 
+// start starts d's server in a slot of its own.
 func (s *Manager) start(ctx context.Context, d *store.Deployment) (*app, error) {
-	s.evictFor(ctx)
+	if err := s.takeSlot(ctx); err != nil {
+		return nil, err
+	}
+	n, err := s.startInSlot(ctx, d)
+	if err != nil {
+		s.freeSlot()
+	}
+	return n, err
+}
+
+func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, error) {
 	env, err := s.cfg.Env(ctx, d)
 	if err != nil {
 		return nil, fmt.Errorf("runtime environment: %w", err)
@@ -248,13 +296,16 @@ func (s *Manager) start(ctx context.Context, d *store.Deployment) (*app, error) 
 	return s.register(d.ID, srv, hash, "started server"), nil
 }
 
-// register records a server that answers HTTP as d's running one.
+// register records a server that answers HTTP as d's running one, in the
+// slot its start took, with one request (the starter's) in flight.
 func (s *Manager) register(deploymentID string, srv sandbox.App, envHash, how string) *app {
 	n := &app{deploymentID: deploymentID, containerID: srv.ContainerID, addr: srv.Addr, env: envHash}
 	n.proxy = newProxy(srv.Addr, s.transport, s.log)
 	n.touch()
+	n.inflight.Store(1)
 	s.mu.Lock()
 	s.running[deploymentID] = n
+	s.starting--
 	s.mu.Unlock()
 	s.log.Info(how, slog.String("deployment", deploymentID), slog.String("addr", srv.Addr))
 	return n
@@ -283,35 +334,6 @@ func (s *Manager) waitHTTP(ctx context.Context, srv sandbox.App) error {
 			return fmt.Errorf("the app's server did not answer HTTP within %s", s.cfg.StartTimeout)
 		case <-time.After(10 * time.Millisecond):
 		}
-	}
-}
-
-// evictFor makes room for one more server by stopping the least recently
-// used idle ones.
-func (s *Manager) evictFor(ctx context.Context) {
-	s.mu.Lock()
-	var victims []parking
-	if len(s.running) >= s.cfg.MaxRunning {
-		all := make([]*app, 0, len(s.running))
-		for _, n := range s.running {
-			all = append(all, n)
-		}
-		sort.Slice(all, func(i, j int) bool { return all[i].lastUsed.Load() < all[j].lastUsed.Load() })
-		for _, n := range all {
-			if len(s.running) < s.cfg.MaxRunning {
-				break
-			}
-			if n.inflight.Load() > 0 {
-				continue
-			}
-			delete(s.running, n.deploymentID)
-			victims = append(victims, parking{n, s.spares.reserve(n.deploymentID)})
-		}
-	}
-	s.mu.Unlock()
-	for _, v := range victims {
-		s.log.Info("evicted server", slog.String("deployment", v.n.deploymentID))
-		s.park(ctx, v.n, v.reservation)
 	}
 }
 
@@ -364,6 +386,8 @@ func (s *Manager) forget(ctx context.Context, n *app, why string) {
 	var reservation chan struct{}
 	if registered {
 		delete(s.running, n.deploymentID)
+		s.stopping++
+		defer s.stopped()
 		if why == "idle" {
 			reservation = s.spares.reserve(n.deploymentID)
 		}
@@ -383,25 +407,41 @@ func (s *Manager) forget(ctx context.Context, n *app, why string) {
 // ServeHTTP proxies r to d's server. A GET or HEAD that fails because the
 // server died is retried once on a fresh server.
 func (s *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Deployment) {
+	if !s.enter(d.ID) {
+		writeBusy(w, r, 5*time.Second, "This app is busy", "This deployment has as many requests in flight as berth allows. Try again in a moment.")
+		return
+	}
+	defer s.leave(d.ID)
+	w, r, done := bounded(w, r, s.cfg.StallTimeout)
+	defer done()
 	for attempt := 0; attempt < 2; attempt++ {
 		n, err := s.acquire(r.Context(), d)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoSlot):
+			writeBusy(w, r, 30*time.Second, "Too many apps are running", "Every app server this berth may run is answering requests, so this one cannot start now. Try again in a minute.")
+			return
+		case errors.Is(err, context.Canceled):
+			return // the visitor left
+		case err != nil:
 			s.log.Error("start server", slog.String("deployment", d.ID), slog.Any("error", err))
 			page.Write(w, r, http.StatusBadGateway, "The app's server could not start", "berth could not start this deployment's server. Its logs are in berth's log.")
 			return
 		}
 		retry := attempt == 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead)
 		failed := &upstreamFailure{}
-		n.touch()
-		n.proxy.ServeHTTP(w, r.WithContext(withFailure(r.Context(), failed, retry)))
-		n.touch()
-		n.inflight.Add(-1)
+		s.proxy(w, r.WithContext(withFailure(r.Context(), failed, retry)), n)
 		if !failed.happened || !failed.deferred {
 			return
 		}
-		// The upstream refused before anything was written: if the
-		// container died, drop it and try once more on a new one.
-		if ok, err := s.sb.Running(r.Context(), n.containerID); err == nil && !ok {
+		// The upstream failed before anything was written: if the
+		// container died, drop it and try once more on a new one; if it
+		// runs, the app itself failed (too slow, too large an answer).
+		running, err := s.sb.Running(r.Context(), n.containerID)
+		if err == nil && running {
+			writeUpstreamError(w, r, n.addr, failed.err, s.log)
+			return
+		}
+		if err == nil {
 			s.forget(context.WithoutCancel(r.Context()), n, "crashed")
 		}
 		if errors.Is(r.Context().Err(), context.Canceled) {
@@ -410,18 +450,37 @@ func (s *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Dep
 	}
 }
 
+// proxy sends r to n, whose inflight counts r. The count ends even when
+// the proxy panics (http.ErrAbortHandler, as it does when the visitor's
+// connection fails mid-answer): a count left behind would keep n from ever
+// being reaped or evicted.
+func (s *Manager) proxy(w http.ResponseWriter, r *http.Request, n *app) {
+	defer func() {
+		n.touch()
+		if n.inflight.Add(-1) == 0 {
+			s.mu.Lock()
+			s.changedLocked() // n may now make room for a start
+			s.mu.Unlock()
+		}
+	}()
+	n.touch()
+	n.proxy.ServeHTTP(w, r)
+}
+
 // acquire returns d's running server with the request counted in its
-// inflight, which keeps reap and evictFor from stopping it. Counting in
+// inflight, which keeps reap and takeSlot from stopping it. Counting in
 // happens before the lock that checks the server is still registered, and
 // both stop it under that lock after seeing no request: so either they see
 // this request, or this request sees the server gone and gets another.
 func (s *Manager) acquire(ctx context.Context, d *store.Deployment) (*app, error) {
 	for {
-		n, err := s.get(ctx, d)
+		n, counted, err := s.get(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		n.inflight.Add(1)
+		if !counted {
+			n.inflight.Add(1)
+		}
 		s.mu.Lock()
 		registered := s.running[d.ID] == n
 		s.mu.Unlock()

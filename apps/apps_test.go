@@ -39,6 +39,25 @@ const server = http.createServer((req, res) => {
     held.push(res);
     return;
   }
+  // Misbehaving apps, for the limits tests: a 9 MB response head, no
+  // answer at all, 64 MB of body as fast as the visitor takes it, and an
+  // answer only once the whole request body has come.
+  if (req.url === '/big-headers') { res.setHeader('x-big', 'a'.repeat(9 << 20)); res.end('big'); return; }
+  if (req.url === '/silent') { return; }
+  if (req.url === '/flood') {
+    const chunk = Buffer.alloc(64 << 10, 120);
+    let left = 1024;
+    const more = () => { while (left > 0) { left--; if (!res.write(chunk)) { res.once('drain', more); return; } } res.end(); };
+    res.writeHead(200, {'content-type': 'application/octet-stream'});
+    more();
+    return;
+  }
+  if (req.url === '/consume') {
+    let n = 0;
+    req.on('data', c => { n += c.length; });
+    req.on('end', () => res.end(String(n)));
+    return;
+  }
   if (req.url === '/release') {
     const n = held.length;
     held.splice(0).forEach(r => r.end('released\n'));

@@ -39,12 +39,6 @@ func newSpareSet(max int) *spareSet {
 	return &spareSet{max: max, all: map[string]spare{}, parking: map[string]chan struct{}{}}
 }
 
-// parking is a server on its way to becoming a spare.
-type parking struct {
-	n           *app
-	reservation chan struct{}
-}
-
 // envHash identifies a runtime environment.
 func envHash(env []string) string {
 	h := sha256.New()
