@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestScopeCookie: a Domain attribute naming anything but the visitor's own
@@ -42,7 +43,7 @@ func TestProxyScopesCookies(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer upstream.Close()
-	proxy := httptest.NewServer(newProxy(upstream.Listener.Addr().String(), newTransport(), slog.New(slog.NewTextHandler(io.Discard, nil))))
+	proxy := httptest.NewServer(newProxy(upstream.Listener.Addr().String(), newTransport(time.Minute), slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer proxy.Close()
 
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", proxy.URL+"/", nil)
