@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,10 @@ export function GET(req: Request) {
 // head; its visitors get a 502 and berth keeps answering. Address headers
 // a visitor forges never reach the app. A's project is unchanged.
 func TestHostileAppAndVisitors(t *testing.T) {
-	tn := newTenants(t)
+	// B deploys from a repository made in the test, on this machine: the
+	// operator allows local sources here (this test is about what an app
+	// and its visitors can make berth hold, not about sources).
+	tn := newTenants(t, "BERTH_ALLOW_LOCAL_GIT=true", "BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"))
 	var shop struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
