@@ -173,6 +173,9 @@ func TestGitHubWebhooks(t *testing.T) {
 	if d.State != "ready" {
 		t.Fatalf("push deployment: %+v", d)
 	}
+	// The notifier reports states after they are stored, on its own
+	// goroutine: wait for the final one to arrive.
+	waitFor(t, 2*time.Minute, func() bool { return len(gh.statuses("Codertocat/Hello-World", feature1)) >= 2 })
 	statuses := gh.statuses("Codertocat/Hello-World", feature1)
 	if len(statuses) != 2 || statuses[0]["state"] != "pending" || statuses[1]["state"] != "success" || statuses[1]["target_url"] != d.URL {
 		t.Fatalf("statuses for %s: %v, want pending then success -> %s", feature1, statuses, d.URL)
