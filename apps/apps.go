@@ -87,7 +87,7 @@ type app struct {
 
 func (n *app) touch() { n.lastUsed.Store(time.Now().UnixNano()) }
 
-// NewServers returns a manager; Start runs its reaper.
+// New returns a manager; Start runs its reaper.
 func New(cfg Config, sb *sandbox.Sandbox, st artifacts.Bucket, log *slog.Logger) *Manager {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute

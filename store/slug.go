@@ -27,7 +27,7 @@ func slugFree(ctx context.Context, tx *sql.Tx, slug, ownerID string, now time.Ti
 	if slices.Contains(reservedSlugs, slug) {
 		return false, nil
 	}
-	var owner sql.NullString
+	var owner string
 	var until int64
 	err := tx.QueryRowContext(ctx, "SELECT owner_id, held_until FROM slug_holds WHERE slug = ?", slug).Scan(&owner, &until)
 	switch {
@@ -35,11 +35,10 @@ func slugFree(ctx context.Context, tx *sql.Tx, slug, ownerID string, now time.Ti
 		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("look up slug hold: %w", err)
-	case until != 0 && until <= millis(now):
-		// expired: free for anyone
-	case !owner.Valid || owner.String != ownerID:
+	case until > millis(now) && owner != ownerID:
 		return false, nil
 	}
+	// Free: the hold expired, or it is ownerID's own and is used up now.
 	if _, err := tx.ExecContext(ctx, "DELETE FROM slug_holds WHERE slug = ?", slug); err != nil {
 		return false, fmt.Errorf("release slug hold: %w", err)
 	}
@@ -50,8 +49,7 @@ func slugFree(ctx context.Context, tx *sql.Tx, slug, ownerID string, now time.Ti
 // passed.
 func holdSlug(ctx context.Context, tx *sql.Tx, slug, ownerID string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO slug_holds (slug, owner_id, held_until) VALUES (?, ?, ?)
-		ON CONFLICT(slug) DO UPDATE SET owner_id = excluded.owner_id, held_until = excluded.held_until
-		WHERE slug_holds.held_until <> 0`, slug, ownerID, millis(now.Add(SlugHold)))
+		ON CONFLICT(slug) DO UPDATE SET owner_id = excluded.owner_id, held_until = excluded.held_until`, slug, ownerID, millis(now.Add(SlugHold)))
 	if err != nil {
 		return fmt.Errorf("hold slug: %w", err)
 	}
