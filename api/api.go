@@ -151,6 +151,8 @@ func (s *Handler) routes() *echo.Echo {
 	v1.POST("/deployments/:id/cancel", s.handleCancel)
 	v1.POST("/deployments/:id/redeploy", s.handleRedeploy)
 	v1.POST("/deployments/:id/promote", s.handlePromote)
+	v1.POST("/projects/:id/rollback", s.handleRollback)
+	v1.GET("/projects/:id/production", s.handleProductionHistory)
 	v1.GET("/projects/:id/webhook-deliveries", s.handleListDeliveries)
 	v1.POST("/projects/:id/webhook-secret", s.handleRotateWebhookSecret)
 	v1.GET("/github/repos", s.handleListRepos)

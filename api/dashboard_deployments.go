@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/store"
 )
@@ -84,11 +85,12 @@ func (d *dashboard) handleCancel(c echo.Context) error {
 
 func (d *dashboard) handlePromote(c echo.Context) error {
 	ctx := c.Request().Context()
-	dep, err := d.s.deps.DB.Deployment(ctx, currentUser(c).ID, c.Param("id"))
+	u := currentUser(c)
+	dep, err := d.s.deps.DB.Deployment(ctx, u.ID, c.Param("id"))
 	if err != nil {
 		return d.fail(c, err)
 	}
-	if err := d.s.deps.Deploys.Promote(ctx, dep.ProjectID, dep.ID); err != nil {
+	if err := d.s.deps.Deploys.Promote(ctx, dep, deploys.Promotion{By: u.ID, Reason: "Promoted by " + u.Login + "."}); err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, dep, msg)
 		}

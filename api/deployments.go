@@ -112,20 +112,3 @@ func (s *Handler) handleRedeploy(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, s.deploymentOut(d))
 }
 
-// handlePromote makes a ready deployment the project's production deployment.
-func (s *Handler) handlePromote(c echo.Context) error {
-	ctx := c.Request().Context()
-	u := currentUser(c)
-	d, err := s.deps.DB.Deployment(ctx, u.ID, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	if err := s.deps.Deploys.Promote(ctx, d.ProjectID, d.ID); err != nil {
-		return err
-	}
-	p, err := s.deps.DB.Project(ctx, u.ID, d.ProjectID)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, s.projectOut(p))
-}

@@ -111,6 +111,7 @@ type createProjectRequest struct {
 	BuildCommand     string `json:"build_command"`
 	OutputDir        string `json:"output_dir"`
 	AllowForkPRs     bool   `json:"allow_fork_prs"`
+	HealthPath       string `json:"health_path"`
 }
 
 func (s *Handler) handleCreateProject(c echo.Context) error {
@@ -126,6 +127,7 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 		OwnerID: u.ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: strings.TrimSpace(req.GitHubRepo),
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
 		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, AllowForkPRs: req.AllowForkPRs,
+		HealthPath: req.HealthPath,
 	}
 	secret, err := s.linkNewProject(c.Request().Context(), u, p)
 	if err != nil {

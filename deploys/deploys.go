@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
@@ -38,6 +40,10 @@ type Config struct {
 	// AllowLocalGit lets every project build from a path or file:// URL on
 	// the builder's host; otherwise only the administrator's projects may.
 	AllowLocalGit bool
+	// HealthTimeout bounds a promotion's wait for the deployment to be
+	// ready to serve: its server started and answering its health path
+	// (default DefaultHealthTimeout).
+	HealthTimeout time.Duration
 }
 
 // Lifecycle runs deployments from creation to their final state.
@@ -50,6 +56,8 @@ type Lifecycle struct {
 	broker    *broker
 	events    *eventWriter
 	observers []Observer
+	gate      atomic.Pointer[Gate]
+	promoteMu sync.Mutex // production moves and observers hear of it in one order
 
 	dispatchMu sync.Mutex // one dispatch pass at a time
 }
@@ -58,6 +66,7 @@ type Lifecycle struct {
 func New(cfg Config, db *store.DB, q *queue.Client, secrets *secretbox.Box, log *slog.Logger) *Lifecycle {
 	cfg.GitHubURL = strings.TrimSuffix(cfg.GitHubURL, "/")
 	cfg.UserConcurrency = cmp.Or(cfg.UserConcurrency, 2)
+	cfg.HealthTimeout = cmp.Or(cfg.HealthTimeout, DefaultHealthTimeout)
 	if cfg.GitHubURL == "" {
 		cfg.GitHubURL = "https://github.com"
 	}

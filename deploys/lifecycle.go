@@ -131,15 +131,6 @@ func (l *Lifecycle) publishCancel(deploymentID string) {
 	}
 }
 
-// Promote points the project's production host at a ready deployment.
-func (l *Lifecycle) Promote(ctx context.Context, projectID, deploymentID string) error {
-	if err := l.db.SetProductionDeployment(ctx, projectID, deploymentID); err != nil {
-		return err
-	}
-	l.tell(ctx, Change{Kind: Promoted, ProjectID: projectID, DeploymentIDs: []string{deploymentID}})
-	return nil
-}
-
 // RetirePullRequest stops serving the previews of a closed pull request and
 // returns how many there were.
 func (l *Lifecycle) RetirePullRequest(ctx context.Context, projectID string, number int) (int, error) {
@@ -187,23 +178,6 @@ func (l *Lifecycle) applied(ctx context.Context, t store.DeploymentTransition) {
 	l.tell(ctx, Change{Kind: Applied, ProjectID: d.ProjectID, DeploymentIDs: []string{d.ID}, Transition: t})
 	if model.Terminal(t.To) {
 		l.dispatch(ctx) // its owner's slot is free: the next waiting build goes out
-	}
-}
-
-func (l *Lifecycle) autoPromote(ctx context.Context, d *store.Deployment) {
-	if d.Trigger == model.TriggerRedeploy || d.Trigger == model.TriggerPullRequest || d.Branch == "" {
-		return
-	}
-	owner, err := l.db.ProjectOwner(ctx, d.ProjectID)
-	if err != nil {
-		return
-	}
-	p, err := l.db.Project(ctx, owner, d.ProjectID)
-	if err != nil || d.Branch != p.ProductionBranch {
-		return
-	}
-	if err := l.Promote(ctx, p.ID, d.ID); err != nil {
-		l.log.Warn("promote to production", slog.String("deployment", d.ID), slog.Any("error", err))
 	}
 }
 

@@ -327,7 +327,7 @@ func TestHostCache(t *testing.T) {
 	p := sh.project(t, "shop")
 	a := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version A")}, model.StateReady)
 	b := sh.deploy(t, p, map[string][]byte{"index.html": []byte("version B")}, model.StateReady)
-	if err := sh.db.SetProductionDeployment(ctx, p.ID, a.ID); err != nil {
+	if _, err := sh.db.SetProductionDeployment(ctx, p.ID, a.ID, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	body := func(host string) string {
@@ -337,7 +337,7 @@ func TestHostCache(t *testing.T) {
 	if got := body("shop.localhost"); got != "200 version A" {
 		t.Fatalf("production host: %s", got)
 	}
-	if err := sh.db.SetProductionDeployment(ctx, p.ID, b.ID); err != nil {
+	if _, err := sh.db.SetProductionDeployment(ctx, p.ID, b.ID, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := body("shop.localhost"); got != "200 version A" {
@@ -360,7 +360,7 @@ func TestHostCache(t *testing.T) {
 	}
 
 	// Expiry: a change nobody reported shows after the TTL.
-	if err := sh.db.SetProductionDeployment(ctx, p.ID, a.ID); err != nil {
+	if _, err := sh.db.SetProductionDeployment(ctx, p.ID, a.ID, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(hostTTL + 50*time.Millisecond)

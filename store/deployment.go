@@ -23,37 +23,42 @@ var allowedFrom = map[string][]string{
 
 // Deployment is one build of a project at one commit, and what it serves.
 type Deployment struct {
-	ID              string     `json:"id"`
-	ProjectID       string     `json:"project_id"`
-	State           string     `json:"state"`
-	Ref             string     `json:"ref"`
-	Branch          string     `json:"branch"`
-	CommitSHA       string     `json:"commit_sha"`
-	CommitMessage   string     `json:"commit_message"`
-	GitURL          string     `json:"-"`
-	PreviewHost     string     `json:"preview_host"`
-	Trigger         string     `json:"trigger"`
-	OutputType      string     `json:"output_type"`
-	ArtifactKey     string     `json:"-"`
-	Error           string     `json:"error"`
-	Attempt         int        `json:"attempt"`
-	PRNumber        int        `json:"pr_number,omitempty"`
-	Retired         bool       `json:"retired,omitempty"`
-	Fork            bool       `json:"fork,omitempty"` // a fork's pull request: no secrets, a cache of its own
+	ID            string `json:"id"`
+	ProjectID     string `json:"project_id"`
+	State         string `json:"state"`
+	Ref           string `json:"ref"`
+	Branch        string `json:"branch"`
+	CommitSHA     string `json:"commit_sha"`
+	CommitMessage string `json:"commit_message"`
+	GitURL        string `json:"-"`
+	PreviewHost   string `json:"preview_host"`
+	Trigger       string `json:"trigger"`
+	OutputType    string `json:"output_type"`
+	ArtifactKey   string `json:"-"`
+	Error         string `json:"error"`
+	Attempt       int    `json:"attempt"`
+	PRNumber      int    `json:"pr_number,omitempty"`
+	Retired       bool   `json:"retired,omitempty"`
+	Fork          bool   `json:"fork,omitempty"` // a fork's pull request: no secrets, a cache of its own
+	// PromotionError says why the last promotion of this deployment to
+	// production failed (its health check); empty once one succeeds.
+	PromotionError  string     `json:"promotion_error,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
 	BuildStartedAt  *time.Time `json:"build_started_at"`
 	BuildFinishedAt *time.Time `json:"build_finished_at"`
 }
 
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
-	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at`
+	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at,
+	promotion_error`
 
 func scanDeployment(row row) (*Deployment, error) {
 	var d Deployment
 	var created int64
 	var started, finished sql.NullInt64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
-		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished)
+		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished,
+		&d.PromotionError)
 	if err != nil {
 		return nil, err
 	}

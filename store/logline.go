@@ -101,3 +101,18 @@ func (db *DB) LogLines(ctx context.Context, deploymentID string, after int64, li
 	}, `SELECT line, stream, text, at FROM deployment_logs
 		WHERE deployment_id = ? AND line > ? ORDER BY line LIMIT ?`, deploymentID, after, limit)
 }
+
+// AppendLogLine adds a line after the last of deploymentID's log: the
+// control plane's own notes (a promotion and its outcome) on a deployment
+// whose build has finished.
+func (db *DB) AppendLogLine(ctx context.Context, deploymentID, stream, text string) (LogLine, error) {
+	l := LogLine{DeploymentID: deploymentID, Stream: stream, Text: text, At: db.Now().UTC().Truncate(time.Millisecond)}
+	err := db.write.QueryRowContext(ctx, `INSERT INTO deployment_logs (deployment_id, line, stream, text, at)
+		SELECT ?, COALESCE((SELECT MAX(line) FROM deployment_logs WHERE deployment_id = ?), 0) + 1, ?, ?, ?
+		WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?) RETURNING line`,
+		deploymentID, deploymentID, stream, text, millis(l.At), deploymentID).Scan(&l.Line)
+	if err != nil {
+		return l, fmt.Errorf("append log line: %w", err)
+	}
+	return l, nil
+}

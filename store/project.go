@@ -11,19 +11,22 @@ import (
 
 // Project is a deployable app: where its source lives and how it builds.
 type Project struct {
-	ID                     string    `json:"id"`
-	OwnerID                string    `json:"owner_id"`
-	Name                   string    `json:"name"`
-	Slug                   string    `json:"slug"`
-	GitURL                 string    `json:"git_url"`
-	GitHubRepo             string    `json:"github_repo"`
-	GitHubRepoID           int64     `json:"github_repo_id"` // GitHub's numeric id of GitHubRepo, recorded at link time (0: linked before ids were recorded)
-	ProductionBranch       string    `json:"production_branch"`
-	RootDir                string    `json:"root_dir"`
-	InstallCommand         string    `json:"install_command"`
-	BuildCommand           string    `json:"build_command"`
-	OutputDir              string    `json:"output_dir"`
-	AllowForkPRs           bool      `json:"allow_fork_prs"`
+	ID               string `json:"id"`
+	OwnerID          string `json:"owner_id"`
+	Name             string `json:"name"`
+	Slug             string `json:"slug"`
+	GitURL           string `json:"git_url"`
+	GitHubRepo       string `json:"github_repo"`
+	GitHubRepoID     int64  `json:"github_repo_id"` // GitHub's numeric id of GitHubRepo, recorded at link time (0: linked before ids were recorded)
+	ProductionBranch string `json:"production_branch"`
+	RootDir          string `json:"root_dir"`
+	InstallCommand   string `json:"install_command"`
+	BuildCommand     string `json:"build_command"`
+	OutputDir        string `json:"output_dir"`
+	AllowForkPRs     bool   `json:"allow_fork_prs"`
+	// HealthPath is what a server deployment must answer below 500 before
+	// it is promoted to production (default "/").
+	HealthPath             string    `json:"health_path"`
 	ProductionDeploymentID string    `json:"production_deployment_id"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
@@ -43,6 +46,7 @@ type ProjectPatch struct {
 	BuildCommand     *string `json:"build_command"`
 	OutputDir        *string `json:"output_dir"`
 	AllowForkPRs     *bool   `json:"allow_fork_prs"`
+	HealthPath       *string `json:"health_path"`
 	// GitHubRepoID is set by the server after checking the caller can see
 	// GitHubRepo, never from a request.
 	GitHubRepoID *int64 `json:"-"`
@@ -72,11 +76,12 @@ func (patch ProjectPatch) Apply(p *Project) {
 	if patch.AllowForkPRs != nil {
 		p.AllowForkPRs = *patch.AllowForkPRs
 	}
+	set(&p.HealthPath, patch.HealthPath)
 }
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
 	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at,
-	github_repo_id, webhook_secret`
+	github_repo_id, webhook_secret, health_path`
 
 func scanProject(row row) (*Project, error) {
 	var p Project
@@ -84,7 +89,7 @@ func scanProject(row row) (*Project, error) {
 	var created, updated int64
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
 		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated,
-		&p.GitHubRepoID, &p.WebhookSecret)
+		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +104,9 @@ func scanProject(row row) (*Project, error) {
 func (db *DB) CreateProject(ctx context.Context, p *Project) error {
 	if p.ProductionBranch == "" {
 		p.ProductionBranch = "main"
+	}
+	if p.HealthPath == "" {
+		p.HealthPath = "/"
 	}
 	if err := p.Validate(); err != nil {
 		return err
@@ -138,11 +146,11 @@ func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (boo
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
 		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at,
-		github_repo_id, webhook_secret)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		github_repo_id, webhook_secret, health_path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
 		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now),
-		p.GitHubRepoID, p.WebhookSecret)
+		p.GitHubRepoID, p.WebhookSecret, p.HealthPath)
 	if isUniqueViolation(err) {
 		return false, nil
 	}
@@ -201,9 +209,9 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
 		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?,
-		github_repo_id = ? WHERE id = ? AND owner_id = ?`,
+		github_repo_id = ?, health_path = ? WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}
@@ -244,21 +252,6 @@ func (db *DB) DeleteProject(ctx context.Context, ownerID, id string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete project: %w", err)
-	}
-	return nil
-}
-
-// SetProductionDeployment points projectID's production host at deploymentID,
-// which must be a ready deployment of that project.
-func (db *DB) SetProductionDeployment(ctx context.Context, projectID, deploymentID string) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE projects SET production_deployment_id = ?, updated_at = ?
-		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready')`,
-		deploymentID, millis(db.Now()), projectID, deploymentID, projectID)
-	if err != nil {
-		return fmt.Errorf("promote deployment: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Errorf(ECONFLICT, "Only a ready deployment can be promoted to production.")
 	}
 	return nil
 }

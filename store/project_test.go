@@ -196,33 +196,6 @@ func TestDeleteProjectCascades(t *testing.T) {
 	}
 }
 
-func TestSetProductionDeployment(t *testing.T) {
-	db := openTestDB(t)
-	ctx := t.Context()
-	u := mustUser(t, db, "alice")
-	p := mustProject(t, db, u.ID, "app")
-	other := mustProject(t, db, u.ID, "other")
-	d := mustDeployment(t, db, p.ID)
-
-	wantCode(t, "queued deployment", db.SetProductionDeployment(ctx, p.ID, d.ID), ECONFLICT)
-	for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
-		if ok, err := db.ApplyTransition(ctx, d.ID, Transition{To: to}); !ok || err != nil {
-			t.Fatalf("to %s: %v %v", to, ok, err)
-		}
-	}
-	wantCode(t, "another project's deployment", db.SetProductionDeployment(ctx, other.ID, d.ID), ECONFLICT)
-	if err := db.SetProductionDeployment(ctx, p.ID, d.ID); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := db.Project(ctx, u.ID, p.ID)
-	if got.ProductionDeploymentID != d.ID {
-		t.Errorf("production deployment %q, want %q", got.ProductionDeploymentID, d.ID)
-	}
-	if got, _ := db.Project(ctx, u.ID, other.ID); got.ProductionDeploymentID != "" {
-		t.Errorf("other project got production deployment %q", got.ProductionDeploymentID)
-	}
-}
-
 // TestProjectsOldestFirst: the list keeps creation order, also for projects
 // created within the same millisecond.
 func TestProjectsOldestFirst(t *testing.T) {

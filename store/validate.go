@@ -61,7 +61,24 @@ func (p *Project) Validate() error {
 	if len(p.InstallCommand) > 2000 || len(p.BuildCommand) > 2000 {
 		return Errorf(EINVALID, "Commands are limited to 2000 characters.")
 	}
+	if !ValidHealthPath(p.HealthPath) {
+		return Errorf(EINVALID, "health_path must be a path starting with / (at most 512 characters, no spaces).")
+	}
 	return nil
+}
+
+// ValidHealthPath reports whether s can be requested as a server's health
+// path: absolute, printable ASCII without spaces (a query is allowed).
+func ValidHealthPath(s string) bool {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || len(s) > 512 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidGitHubRepo reports whether s is a GitHub "owner/name" (neither part
