@@ -114,7 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
 		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects,
-		AllowLocalGit: cfg.AllowLocalGit},
+		AllowLocalGit: cfg.AllowLocalGit, HealthTimeout: cfg.PromoteHealthTimeout},
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 
@@ -171,6 +171,7 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout: cfg.WriteTimeout, MaxConns: cfg.MaxConns}, m.db, m.artifacts, m.apps, m.log); err != nil {
 		return err
 	}
+	m.deploys.SetGate(m.serving.Warm)
 
 	m.api, err = api.New(api.Config{
 		AppDomain: cfg.AppDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,

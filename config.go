@@ -76,6 +76,8 @@ type Config struct {
 	AuthFailuresGlobal int            // failed credential checks all addresses may make per minute
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
+
+	PromoteHealthTimeout time.Duration // how long a promotion waits for the deployment to serve its health path
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -163,6 +165,8 @@ func options(c *Config) []option {
 		// the administrator's unless the operator opens them.
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
 		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
+		// Promotion: production moves only to a deployment that serves.
+		{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "60s", "how long a promotion waits for a server deployment to start and answer its project's health path below 500; past it, production stays where it was", (*durationValue)(&c.PromoteHealthTimeout), ""},
 	}
 }
 

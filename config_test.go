@@ -73,6 +73,7 @@ var settings = []struct {
 	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
 	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
 		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
+	{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "45s", 45 * time.Second, func(c Config) any { return c.PromoteHealthTimeout }},
 }
 
 // companions are set in every case so that settings which need each other

@@ -111,4 +111,3 @@ func (s *Handler) handleRedeploy(c echo.Context) error {
 	}
 	return c.JSON(http.StatusAccepted, s.deploymentOut(d))
 }
-

@@ -455,16 +455,19 @@ func (s *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request, d *store.Dep
 // connection fails mid-answer): a count left behind would keep n from ever
 // being reaped or evicted.
 func (s *Manager) proxy(w http.ResponseWriter, r *http.Request, n *app) {
-	defer func() {
-		n.touch()
-		if n.inflight.Add(-1) == 0 {
-			s.mu.Lock()
-			s.changedLocked() // n may now make room for a start
-			s.mu.Unlock()
-		}
-	}()
+	defer s.release(n)
 	n.touch()
 	n.proxy.ServeHTTP(w, r)
+}
+
+// release ends a use of n counted by acquire.
+func (s *Manager) release(n *app) {
+	n.touch()
+	if n.inflight.Add(-1) == 0 {
+		s.mu.Lock()
+		s.changedLocked() // n may now make room for a start
+		s.mu.Unlock()
+	}
 }
 
 // acquire returns d's running server with the request counted in its

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -53,10 +54,13 @@ func (c *hostCache) resolve(ctx context.Context, label string, lookup func(conte
 	if ok && now.Before(e.expires) {
 		return e.d, nil
 	}
-	v, err, _ := c.group.Do(label, func() (any, error) {
-		c.mu.RLock()
-		gen := c.gen
-		c.mu.RUnlock()
+	// A lookup joins only one begun since the last invalidate: one begun
+	// before may have read the old production deployment, and a request
+	// that starts after a promotion returned must not get that answer.
+	c.mu.RLock()
+	gen := c.gen
+	c.mu.RUnlock()
+	v, err, _ := c.group.Do(label+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		d, err := lookup(context.WithoutCancel(ctx), label)
 		if err != nil {
 			return nil, err
