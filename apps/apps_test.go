@@ -44,6 +44,7 @@ const server = http.createServer((req, res) => {
   // answer only once the whole request body has come.
   if (req.url === '/big-headers') { res.setHeader('x-big', 'a'.repeat(9 << 20)); res.end('big'); return; }
   if (req.url === '/silent') { return; }
+  if (req.url === '/unhealthy') { res.statusCode = 503; res.end('not yet'); return; }
   if (req.url === '/flood') {
     const chunk = Buffer.alloc(64 << 10, 120);
     let left = 1024;
