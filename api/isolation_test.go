@@ -77,6 +77,10 @@ func TestCrossUserIsolation(t *testing.T) {
 		{method: "POST", path: dep + queued.ID + "/redeploy"},
 		{method: "POST", path: dep + ready.ID + "/redeploy"},
 		{method: "POST", path: dep + ready.ID + "/promote"},
+		{method: "POST", path: "/v1/projects/" + pa.ID + "/rollback"},
+		{method: "POST", path: "/v1/projects/" + pa.ID + "/rollback", body: `{"deployment_id":"` + ready.ID + `"}`},
+		{method: "POST", path: "/v1/projects/" + pb.ID + "/rollback", body: `{"deployment_id":"` + ready.ID + `"}`}, // B's own project, A's deployment
+		{method: "GET", path: "/v1/projects/" + pa.ID + "/production"},
 		{method: "DELETE", path: "/v1/api-keys/" + keyA.Key.ID},
 	}
 	for _, r := range attempts {

@@ -40,6 +40,7 @@ type harness struct {
 	Box       *secretbox.Box
 	Artifacts artifacts.Bucket
 	Deploys   *deploys.Lifecycle
+	Serving   *serving.Handler
 	Server    *api.Handler
 	Logs      *testLogWriter
 
@@ -85,6 +86,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.Serving = sv
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
