@@ -56,6 +56,7 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/projects/:id/env", d.handleSetEnv, auth)
 	e.POST("/projects/:id/env/:key/delete", d.handleDeleteEnv, auth)
 	e.POST("/projects/:id/webhook-secret", d.handleRotateWebhookSecret, auth)
+	e.POST("/projects/:id/rollback", d.handleRollback, auth)
 
 	e.GET("/deployments/:id", d.handleDeployment, auth)
 	e.GET("/deployments/:id/log.txt", d.handleLogText, auth)
@@ -220,6 +221,7 @@ var dashboardNotices = map[string]string{
 	"env-deleted":  "Variable deleted. The change applies to the next deployment.",
 	"cancelled":    "Deployment cancelled.",
 	"promoted":     "Promoted: the production URL now serves this deployment.",
+	"rolled-back":  "Rolled back: the production URL now serves the deployment you chose.",
 	"revoked":      "API key revoked.",
 	"disabled":     "User disabled: their sessions ended and their API keys no longer work.",
 	"enabled":      "User enabled.",

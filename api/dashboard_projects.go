@@ -61,6 +61,7 @@ type projectForm struct {
 	BuildCommand     string
 	OutputDir        string
 	AllowForkPRs     bool
+	HealthPath       string
 }
 
 func readProjectForm(c echo.Context) projectForm {
@@ -68,7 +69,7 @@ func readProjectForm(c echo.Context) projectForm {
 	return projectForm{
 		Name: v("name"), GitURL: v("git_url"), GitHubRepo: v("github_repo"), ProductionBranch: v("production_branch"),
 		RootDir: v("root_dir"), InstallCommand: v("install_command"), BuildCommand: v("build_command"), OutputDir: v("output_dir"),
-		AllowForkPRs: c.FormValue("allow_fork_prs") == "on",
+		AllowForkPRs: c.FormValue("allow_fork_prs") == "on", HealthPath: v("health_path"),
 	}
 }
 
@@ -76,7 +77,7 @@ func projectFormOf(p *store.Project) projectForm {
 	return projectForm{
 		Name: p.Name, GitURL: p.GitURL, GitHubRepo: p.GitHubRepo, ProductionBranch: p.ProductionBranch,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		AllowForkPRs: p.AllowForkPRs,
+		AllowForkPRs: p.AllowForkPRs, HealthPath: p.HealthPath,
 	}
 }
 
@@ -163,6 +164,7 @@ type projectPage struct {
 	Settings    projectForm
 	NewEnv      envForm
 	Deliveries  []*store.Delivery // recent GitHub webhook deliveries
+	History     []historyRow      // production history, newest first
 	WebhookURL  string            // where GitHub sends deliveries
 	// WebhookSecret is a secret just made, shown this once.
 	WebhookSecret string
@@ -208,8 +210,12 @@ func (d *dashboard) renderProjectPage(c echo.Context, status int, p *store.Proje
 	if err != nil {
 		return d.fail(c, err)
 	}
+	history, err := d.productionHistory(ctx, owner, p, deps)
+	if err != nil {
+		return d.fail(c, err)
+	}
 	page := projectPage{
-		Deliveries: deliveries, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
+		Deliveries: deliveries, History: history, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
 		Project: p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
 		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
 	}
@@ -266,8 +272,11 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 		return d.renderProject(c, http.StatusBadRequest, p, f, envForm{Target: model.TargetAll},
 			"Enter the production branch, such as main.")
 	}
+	if f.HealthPath == "" {
+		f.HealthPath = "/"
+	}
 	patch := store.ProjectPatch{Name: &f.Name, ProductionBranch: &f.ProductionBranch, RootDir: &f.RootDir,
-		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir}
+		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir, HealthPath: &f.HealthPath}
 	if p.GitHubRepo == "" {
 		patch.GitURL = &f.GitURL // a linked GitHub repository is changed on GitHub's side
 		if f.GitURL != p.GitURL {
