@@ -51,8 +51,11 @@ func TestInvalidateDuringLookup(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	if d, _ := c.resolve(context.Background(), "shop", nil); d != fresh {
-		t.Errorf("cached %v after both lookups, want the fresh answer", d.ID)
+	d, _ := c.resolve(context.Background(), "shop", func(context.Context, string) (*store.Deployment, error) {
+		return nil, store.Errorf(store.ENOTFOUND, "not cached")
+	})
+	if d != fresh {
+		t.Errorf("cached %v after both lookups, want the fresh answer", d)
 	}
 }
 
