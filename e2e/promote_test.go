@@ -108,22 +108,22 @@ func checkLoad(t *testing.T, samples []sample, switches []switchAt, first string
 			}
 			continue
 		}
-		want := first
-		constrained := true
+		// k is the last switch called before the request began (-1: none).
+		k := -1
 		for i, sw := range switches {
-			if !s.start.After(sw.called) {
-				break
-			}
-			want = sw.mark
-			if !s.start.After(sw.returned) {
-				constrained = false // began while the switch was under way: either build
-			}
-			if i+1 < len(switches) && s.end.After(switches[i+1].called) {
-				constrained = false // still running when the next switch began
+			if s.start.After(sw.called) {
+				k = i
 			}
 		}
-		if !constrained {
-			continue
+		want := first
+		if k >= 0 {
+			want = switches[k].mark
+			if !s.start.After(switches[k].returned) {
+				continue // began while the switch was under way: either build
+			}
+		}
+		if k+1 < len(switches) && s.end.After(switches[k+1].called) {
+			continue // still under way when the next switch began
 		}
 		checked++
 		if s.mark != want {
