@@ -235,3 +235,16 @@ func (db *DB) ProductionDeploymentOf(ctx context.Context, projectID string) (*De
 	}
 	return db.DeploymentByID(ctx, prod.String)
 }
+
+// ProjectSlug returns projectID's slug, whoever owns it.
+func (db *DB) ProjectSlug(ctx context.Context, projectID string) (string, error) {
+	var slug string
+	err := db.read.QueryRowContext(ctx, "SELECT slug FROM projects WHERE id = ?", projectID).Scan(&slug)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", Errorf(ENOTFOUND, "Project not found.")
+	}
+	if err != nil {
+		return "", fmt.Errorf("query project slug: %w", err)
+	}
+	return slug, nil
+}
