@@ -40,16 +40,16 @@ const DefaultWriteTimeout = 60 * time.Second
 
 // Handler serves deployment hosts.
 type Handler struct {
-	cfg    Config
-	db     *store.DB
-	store  artifacts.Bucket
-	log    *slog.Logger
-	files  *fileCache
-	hosts  *hostCache
+	cfg   Config
+	db    *store.DB
+	store artifacts.Bucket
+	log   *slog.Logger
+	files *fileCache
+	hosts *hostCache
 	// domains are the projects' custom domains.
 	domains *domainTable
-	apps   *apps.Manager // nil: server-rendered deployments cannot be served
-	domain string        // the apps domain
+	apps    *apps.Manager // nil: server-rendered deployments cannot be served
+	domain  string        // the apps domain
 }
 
 var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
@@ -66,7 +66,7 @@ func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log 
 	}
 	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), apps: apps,
 		domains: newDomainTable(db, log),
-		domain: strings.ToLower(cfg.AppDomain)}, nil
+		domain:  strings.ToLower(cfg.AppDomain)}, nil
 }
 
 // StripPort returns host without a port, lowercased.
