@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
 	"github.com/berth-dev/berth/deploys"
+	"github.com/berth-dev/berth/domains"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -38,6 +40,7 @@ type Main struct {
 	deploys   *deploys.Lifecycle
 	pool      *builder.Pool
 	serving   *serving.Handler
+	domains   *domains.Manager
 	apps      *apps.Manager
 	api       *api.Handler
 	listener  net.Listener
@@ -172,6 +175,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	m.domains = domains.New(domains.Config{AppDomain: cfg.AppDomain, DashboardHost: dashboardHost(m.publicURL),
+		PublicIPs: cfg.PublicIPs, Resolver: cfg.DNSResolver}, m.db, m.serving.Invalidate, m.log)
+	m.domains.Start(ctx)
+
 	m.api, err = api.New(api.Config{
 		AppDomain: cfg.AppDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
 		GitHubEnabled: cfg.GitHubClientID != "", AllowLocalGit: cfg.AllowLocalGit,
@@ -182,7 +189,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Secrets: secrets, Log: m.log,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -225,6 +232,9 @@ func (m *Main) Close() error {
 	}
 	if m.api != nil {
 		m.api.Close()
+	}
+	if m.domains != nil {
+		m.domains.Close()
 	}
 	if m.deploys != nil {
 		m.deploys.Close()
@@ -294,6 +304,15 @@ func (m *Main) retireDeployments(ids []string) {
 	for _, id := range ids {
 		m.apps.Stop(id)
 	}
+}
+
+// dashboardHost is the host of the public URL, which no custom domain may be.
+func dashboardHost(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // buildCacheDir is where builds keep their caches, or "" when they keep none.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -76,6 +77,9 @@ type Config struct {
 	AuthFailuresGlobal int            // failed credential checks all addresses may make per minute
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
+
+	PublicIPs   []netip.Addr // addresses custom apex domains must point at
+	DNSResolver string       // host:port custom domain checks ask; "" the system's
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -163,6 +167,10 @@ func options(c *Config) []option {
 		// the administrator's unless the operator opens them.
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
 		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
+		// Custom domains: what their DNS must point at, and where berth
+		// looks it up.
+		{"public-ips", "BERTH_PUBLIC_IPS", "", "comma-separated addresses visitors reach this server at, which custom apex domains' A/AAAA records must name (unset: the addresses the dashboard's host resolves to)", (*addrsValue)(&c.PublicIPs), ""},
+		{"dns-resolver", "BERTH_DNS_RESOLVER", "", "DNS server (host:port) that custom domain checks ask (unset: the system's resolver)", (*stringValue)(&c.DNSResolver), ""},
 	}
 }
 
@@ -217,6 +225,11 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
 		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
 			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
+	}
+	if c.DNSResolver != "" {
+		if _, port, err := net.SplitHostPort(c.DNSResolver); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("BERTH_DNS_RESOLVER %q is not a host:port such as 127.0.0.1:53", c.DNSResolver))
+		}
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

@@ -73,6 +73,9 @@ var settings = []struct {
 	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
 	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
 		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
+	{"public-ips", "BERTH_PUBLIC_IPS", "203.0.113.7, 2001:db8::7", []netip.Addr{netip.MustParseAddr("203.0.113.7"),
+		netip.MustParseAddr("2001:db8::7")}, func(c Config) any { return c.PublicIPs }},
+	{"dns-resolver", "BERTH_DNS_RESOLVER", "127.0.0.1:5353", "127.0.0.1:5353", func(c Config) any { return c.DNSResolver }},
 }
 
 // companions are set in every case so that settings which need each other

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/berth-dev/berth/deploys"
+	"github.com/berth-dev/berth/domains"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/store"
 )
@@ -52,7 +53,8 @@ type Check struct {
 type Deps struct {
 	DB      *store.DB
 	Deploys *deploys.Lifecycle
-	Secrets *secretbox.Box // seals GitHub tokens at sign-in
+	Domains *domains.Manager // projects' custom domains
+	Secrets *secretbox.Box   // seals GitHub tokens at sign-in
 	Checks  []Check
 	Log     *slog.Logger
 }
@@ -144,6 +146,11 @@ func (s *Handler) routes() *echo.Echo {
 	v1.GET("/projects/:id/env", s.handleListEnv)
 	v1.PUT("/projects/:id/env", s.handleSetEnv)
 	v1.DELETE("/projects/:id/env/:key", s.handleDeleteEnv)
+	v1.GET("/projects/:id/domains", s.handleListDomains)
+	v1.POST("/projects/:id/domains", s.handleAddDomain)
+	v1.POST("/projects/:id/domains/:name/verify", s.handleVerifyDomain)
+	v1.PATCH("/projects/:id/domains/:name", s.handlePatchDomain)
+	v1.DELETE("/projects/:id/domains/:name", s.handleRemoveDomain)
 	v1.POST("/projects/:id/deployments", s.handleCreateDeployment)
 	v1.GET("/projects/:id/deployments", s.handleListDeployments)
 	v1.GET("/deployments/:id", s.handleGetDeployment)

@@ -19,8 +19,8 @@ const (
 	Promoted
 	// Retired: previews of a closed pull request stopped serving.
 	Retired
-	// Deleted: deployments were deleted with their project; their
-	// artifacts and caches may go.
+	// Deleted: a project was deleted with its deployments (maybe none)
+	// and custom domains; their artifacts and caches may go.
 	Deleted
 )
 
