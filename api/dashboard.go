@@ -56,6 +56,10 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/projects/:id/env", d.handleSetEnv, auth)
 	e.POST("/projects/:id/env/:key/delete", d.handleDeleteEnv, auth)
 	e.POST("/projects/:id/webhook-secret", d.handleRotateWebhookSecret, auth)
+	e.POST("/projects/:id/domains", d.handleAddDomain, auth)
+	e.POST("/projects/:id/domains/:name/verify", d.handleVerifyDomain, auth)
+	e.POST("/projects/:id/domains/:name/redirect", d.handleDomainRedirect, auth)
+	e.POST("/projects/:id/domains/:name/delete", d.handleRemoveDomain, auth)
 
 	e.GET("/deployments/:id", d.handleDeployment, auth)
 	e.GET("/deployments/:id/log.txt", d.handleLogText, auth)
@@ -213,17 +217,21 @@ func formSentence(msg string) string {
 
 // dashboardNotices are the confirmations a redirect can ask for with ?done=.
 var dashboardNotices = map[string]string{
-	"created":      "Project created. Deploy it to get a preview URL.",
-	"saved":        "Settings saved. They apply to the next deployment.",
-	"deleted":      "Project deleted.",
-	"env-saved":    "Variable saved. It applies to the next deployment.",
-	"env-deleted":  "Variable deleted. The change applies to the next deployment.",
-	"cancelled":    "Deployment cancelled.",
-	"promoted":     "Promoted: the production URL now serves this deployment.",
-	"revoked":      "API key revoked.",
-	"disabled":     "User disabled: their sessions ended and their API keys no longer work.",
-	"enabled":      "User enabled.",
-	"user-deleted": "User deleted, with their projects.",
+	"created":         "Project created. Deploy it to get a preview URL.",
+	"saved":           "Settings saved. They apply to the next deployment.",
+	"deleted":         "Project deleted.",
+	"env-saved":       "Variable saved. It applies to the next deployment.",
+	"env-deleted":     "Variable deleted. The change applies to the next deployment.",
+	"domain-added":    "Domain added. Create the DNS records shown, then verify it.",
+	"domain-verified": "Domain verified: it serves this project's production deployment.",
+	"domain-saved":    "Redirect saved.",
+	"domain-removed":  "Domain removed.",
+	"cancelled":       "Deployment cancelled.",
+	"promoted":        "Promoted: the production URL now serves this deployment.",
+	"revoked":         "API key revoked.",
+	"disabled":        "User disabled: their sessions ended and their API keys no longer work.",
+	"enabled":         "User enabled.",
+	"user-deleted":    "User deleted, with their projects.",
 }
 
 // seeOther answers a form with 303 See Other to path.
