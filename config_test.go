@@ -129,6 +129,9 @@ func TestFlagBeatsVariable(t *testing.T) {
 				if _, ok := s.want.([]netip.Prefix); ok {
 					other = "192.168.0.0/16"
 				}
+				if _, ok := s.want.([]netip.Addr); ok {
+					other = "192.0.2.1"
+				}
 			}
 			if s.flag == "public-url" {
 				other = "https://other.example.net"
@@ -383,5 +386,18 @@ func TestDashboardApartFromApps(t *testing.T) {
 				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDNSResolverNeedsPort: the custom domain resolver is a host:port, so a
+// bare host is refused at start rather than at the first verification.
+func TestDNSResolverNeedsPort(t *testing.T) {
+	for in, ok := range map[string]bool{"127.0.0.1:53": true, "[::1]:5353": true, "127.0.0.1": false, "dns.example": false} {
+		vars := companions()
+		vars["BERTH_DNS_RESOLVER"] = in
+		_, err := LoadConfig(nil, func(k string) string { return vars[k] })
+		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), "BERTH_DNS_RESOLVER") {
+			t.Errorf("BERTH_DNS_RESOLVER=%s: %v", in, err)
+		}
 	}
 }
