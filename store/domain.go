@@ -46,9 +46,19 @@ func scanDomain(r row) (*Domain, error) {
 
 var errDomainNotFound = Errorf(ENOTFOUND, "Domain not found.")
 
-// CreateDomain adds d (its name already normalized by NormalizeDomain) to
-// ownerID's project d.ProjectID with a new verification token. A name
-// another project holds is a conflict that does not say whose it is.
+// MaxDomainsPerProject bounds what one project can claim (and what the host
+// router holds in memory for it).
+const MaxDomainsPerProject = 50
+
+// UnverifiedClaimLasts is how long an unverified domain holds its name
+// against other projects: after it, another project may add the name (the
+// earlier claim is dropped), so nobody can squat on a name whose DNS they
+// do not control.
+const UnverifiedClaimLasts = 7 * 24 * time.Hour
+
+// CreateDomain adds d to ownerID's project d.ProjectID with a new
+// verification token. A name another project holds (verified, or claimed
+// within UnverifiedClaimLasts) is a conflict that does not say whose it is.
 func (db *DB) CreateDomain(ctx context.Context, ownerID string, d *Domain) error {
 	name, err := NormalizeDomain(d.Name)
 	if err != nil {
@@ -63,14 +73,31 @@ func (db *DB) CreateDomain(ctx context.Context, ownerID string, d *Domain) error
 	}
 	defer tx.Rollback()
 	var holder string
-	err = tx.QueryRowContext(ctx, "SELECT project_id FROM domains WHERE name = ?", name).Scan(&holder)
+	var verified sql.NullInt64
+	var created int64
+	err = tx.QueryRowContext(ctx, "SELECT project_id, verified_at, created_at FROM domains WHERE name = ?", name).Scan(&holder, &verified, &created)
 	switch {
 	case err == nil && holder == d.ProjectID:
 		return Errorf(ECONFLICT, "%s is already a domain of this project.", name)
-	case err == nil:
+	case err == nil && (verified.Valid || fromMillis(created).After(d.CreatedAt.Add(-UnverifiedClaimLasts))):
 		return Errorf(ECONFLICT, "%s is already in use by another project.", name)
+	case err == nil:
+		// A lapsed claim: the name goes to whoever asks now.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM domains WHERE name = ?", name); err != nil {
+			return fmt.Errorf("drop lapsed domain claim: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE domains SET redirect_to = '' WHERE redirect_to = ?", name); err != nil {
+			return fmt.Errorf("clear redirects: %w", err)
+		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("check domain: %w", err)
+	}
+	var count int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM domains WHERE project_id = ?", d.ProjectID).Scan(&count); err != nil {
+		return fmt.Errorf("count domains: %w", err)
+	}
+	if count >= MaxDomainsPerProject {
+		return Errorf(ELIMIT, "A project can have at most %d domains; remove one first.", MaxDomainsPerProject)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO domains (name, project_id, token, created_at)
 		SELECT ?, id, ?, ? FROM projects WHERE id = ? AND owner_id = ?`,

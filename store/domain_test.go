@@ -1,8 +1,10 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNormalizeDomain: names are stored as the DNS spells them (IDNA,
@@ -143,4 +145,43 @@ func TestDomainRedirect(t *testing.T) {
 	if d, err := db.Domain(ctx, a.ID, p.ID, "example.com"); err != nil || d.RedirectTo != "" {
 		t.Errorf("after its target went: %+v, %v", d, err)
 	}
+}
+
+// TestDomainClaimLapses: an unverified claim holds its name for
+// UnverifiedClaimLasts; then another project may take it. A verified one
+// holds it for good. A project has at most MaxDomainsPerProject domains.
+func TestDomainClaimLapses(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	a := mustUser(t, db, "alice")
+	b := mustUser(t, db, "bob")
+	pa := mustProject(t, db, a.ID, "alpha")
+	pb := mustProject(t, db, b.ID, "beta")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return t0 }
+	for _, n := range []string{"squat.example.com", "kept.example.com"} {
+		if err := db.CreateDomain(ctx, a.ID, &Domain{Name: n, ProjectID: pa.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.RecordDomainCheck(ctx, "kept.example.com", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	db.Now = func() time.Time { return t0.Add(UnverifiedClaimLasts - time.Minute) }
+	wantCode(t, "within the claim", db.CreateDomain(ctx, b.ID, &Domain{Name: "squat.example.com", ProjectID: pb.ID}), ECONFLICT)
+	db.Now = func() time.Time { return t0.Add(UnverifiedClaimLasts + time.Minute) }
+	if err := db.CreateDomain(ctx, b.ID, &Domain{Name: "squat.example.com", ProjectID: pb.ID}); err != nil {
+		t.Fatalf("after the claim lapsed: %v", err)
+	}
+	wantCode(t, "a verified name", db.CreateDomain(ctx, b.ID, &Domain{Name: "kept.example.com", ProjectID: pb.ID}), ECONFLICT)
+	if list, _ := db.Domains(ctx, a.ID, pa.ID); len(list) != 1 || list[0].Name != "kept.example.com" {
+		t.Errorf("alice's domains after the lapse: %v", list)
+	}
+
+	for i := 1; i < MaxDomainsPerProject; i++ {
+		if err := db.CreateDomain(ctx, a.ID, &Domain{Name: fmt.Sprintf("d%d.example.com", i), ProjectID: pa.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, "past the cap", db.CreateDomain(ctx, a.ID, &Domain{Name: "one-more.example.com", ProjectID: pa.ID}), ELIMIT)
 }
