@@ -166,14 +166,15 @@ func join(addrs []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-// lookupFailure names why a lookup failed without the resolver's address.
+// lookupFailure names why a lookup failed, without the resolver's address
+// (the operator's business, not the tenant's).
 func lookupFailure(err error) string {
 	var de *net.DNSError
 	switch {
 	case errors.As(err, &de) && de.IsTimeout:
 		return "the DNS server did not answer in time"
-	case errors.As(err, &de):
-		return de.Err
+	case errors.As(err, &de) && de.Err == "server misbehaving":
+		return "the DNS server answered with an error"
 	}
-	return "the DNS server failed"
+	return "the DNS server could not be reached"
 }
