@@ -138,3 +138,40 @@ func TestRecheck(t *testing.T) {
 		t.Fatalf("after the re-check: %+v, %v", d, err)
 	}
 }
+
+// TestServerAddrsFromDashboardHost: without BERTH_PUBLIC_IPS, an apex must
+// point where the dashboard's host resolves; a lookup that fails says so
+// without naming the resolver.
+func TestServerAddrsFromDashboardHost(t *testing.T) {
+	_, db, dns, u, p, _ := setup(t)
+	ctx := t.Context()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := domains.New(domains.Config{AppDomain: "apps.example.net", DashboardHost: "berth.example.org", Resolver: dns.Addr()}, db, nil, quiet)
+	d, err := m.Add(ctx, u.ID, p, "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, problem, _ := m.Verify(ctx, u.ID, p, "example.org"); !strings.Contains(problem, "BERTH_PUBLIC_IPS") {
+		t.Errorf("dashboard host unresolved: %q", problem)
+	}
+	dns.SetAddrs("berth.example.org", "198.51.100.1")
+	if recs := m.Records(ctx, d, p.Slug); recs[0].Type != "A" || recs[0].Value != "198.51.100.1" {
+		t.Errorf("records: %+v", recs)
+	}
+	dns.SetAddrs("example.org", "198.51.100.1")
+	dns.SetTXT("_berth-challenge.example.org", d.Token)
+	if d, problem, err := m.Verify(ctx, u.ID, p, "example.org"); err != nil || problem != "" || !d.Verified() {
+		t.Errorf("verify: %v %q %v", d, problem, err)
+	}
+
+	// A resolver that does not answer.
+	dead := domains.New(domains.Config{AppDomain: "apps.example.net", DashboardHost: "berth.example.org",
+		PublicIPs: []netip.Addr{netip.MustParseAddr("192.0.2.10")}, Resolver: "127.0.0.1:1"}, db, nil, quiet)
+	if _, err := dead.Add(ctx, u.ID, p, "www.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	_, problem, err := dead.Verify(ctx, u.ID, p, "www.example.org")
+	if err != nil || !strings.Contains(problem, "could not look www.example.org up") || strings.Contains(problem, "127.0.0.1") {
+		t.Errorf("dead resolver: %q, %v", problem, err)
+	}
+}
