@@ -203,6 +203,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
+	if cfg.BackupTarget != "" {
+		m.startBackups()
+	}
 	return nil
 }
 

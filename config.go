@@ -76,6 +76,11 @@ type Config struct {
 	AuthFailuresGlobal int            // failed credential checks all addresses may make per minute
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
+
+	BackupTarget    string        // directory or s3://bucket/prefix of scheduled backups; "" takes none
+	BackupInterval  time.Duration // time between scheduled backups
+	BackupKeep      int           // scheduled backups kept at the target
+	BackupArtifacts bool          // scheduled backups include the local artifact directory
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -163,6 +168,12 @@ func options(c *Config) []option {
 		// the administrator's unless the operator opens them.
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
 		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
+
+		// Scheduled backups: where, how often, how many are kept.
+		{"backup-target", "BERTH_BACKUP_TARGET", "", "where berth serve writes scheduled backups: a directory or `s3://bucket/prefix` (reached with the S3 settings; unset: none)", (*stringValue)(&c.BackupTarget), ""},
+		{"backup-interval", "BERTH_BACKUP_INTERVAL", "24h", "time between scheduled backups", (*durationValue)(&c.BackupInterval), ""},
+		{"backup-keep", "BERTH_BACKUP_KEEP", "7", "scheduled backups kept at the target; older ones are removed", (*intValue)(&c.BackupKeep), ""},
+		{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "false", "scheduled backups include the local artifact directory (for an instance without S3)", (*boolValue)(&c.BackupArtifacts), ""},
 	}
 }
 
@@ -217,6 +228,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
 		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
 			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
+	}
+	if c.BackupTarget != "" && (c.BackupInterval < time.Second || c.BackupKeep < 1) {
+		errs = append(errs, errors.New("BERTH_BACKUP_INTERVAL must be at least 1s and BERTH_BACKUP_KEEP at least 1"))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

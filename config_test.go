@@ -73,6 +73,10 @@ var settings = []struct {
 	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
 	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
 		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
+	{"backup-target", "BERTH_BACKUP_TARGET", "s3://backups/berth", "s3://backups/berth", func(c Config) any { return c.BackupTarget }},
+	{"backup-interval", "BERTH_BACKUP_INTERVAL", "6h", 6 * time.Hour, func(c Config) any { return c.BackupInterval }},
+	{"backup-keep", "BERTH_BACKUP_KEEP", "30", 30, func(c Config) any { return c.BackupKeep }},
+	{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "true", true, func(c Config) any { return c.BackupArtifacts }},
 }
 
 // companions are set in every case so that settings which need each other

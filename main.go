@@ -29,6 +29,10 @@ func run(args []string) error {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "backup":
+		return backupCommand(args[1:], os.Getenv, os.Stdout)
+	case "restore":
+		return restoreCommand(args[1:], os.Getenv, os.Stdout)
 	case "version", "--version", "-v":
 		fmt.Println("berth", version)
 		return nil
@@ -45,6 +49,8 @@ func usage() {
 
 Usage:
   berth serve [flags]   run the server (berth serve -h lists flags and BERTH_* variables)
+  berth backup TARGET   write a backup of the data directory to a file or s3://bucket/key
+  berth restore BACKUP  fill an empty data directory from a backup
   berth version         print the version
 `)
 }
