@@ -22,7 +22,7 @@ func withoutAdmin(c *api.Config, _ *deploys.Config) { c.AdminToken = "" }
 var (
 	setupLinkRe = regexp.MustCompile(`^http://localhost:\d+/setup/[A-Za-z0-9_-]{43}$`)
 
-	shownKeyRe  = regexp.MustCompile(`value="(berth_[0-9a-f]+_[0-9a-f]+)"`)
+	shownKeyRe = regexp.MustCompile(`value="(berth_[0-9a-f]+_[0-9a-f]+)"`)
 )
 
 // browser is a client that keeps cookies and does not follow redirects.
