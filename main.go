@@ -73,12 +73,12 @@ func serve(args []string) error {
 		m.Close()
 		return err
 	}
-	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
 	if link := m.SetupURL(); link != "" {
 		// The link is the one way in until there is an administrator: it
 		// is printed here only, works once and for an hour.
 		log.Info("berth has no administrator yet: open this link to become it (it works once, for an hour)", slog.String("setup_url", link))
 	}
+	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down")

@@ -151,6 +151,7 @@ func TestBackupAndRestore(t *testing.T) {
 		if got.State == "error" && got.Error == "" {
 			t.Errorf("the in-flight deployment failed without a reason")
 		}
+		t.Logf("the deployment created during the backup: state %q after restore (%s)", got.State, got.Error)
 	}
 	// A rebuild with the restored secret key opens the sealed build env.
 	var again deployment
