@@ -108,7 +108,9 @@ func TestBackupAndRestore(t *testing.T) {
 	if out, err := berthCommand([]string{"BERTH_DATA_DIR=" + dir2}, "restore", archive); err != nil {
 		t.Fatalf("berth restore: %v\n%s", err, out)
 	}
-	b2 := startBerth(t, dir2, env...)
+	// The restored berth also takes scheduled backups, every second here.
+	scheduled := t.TempDir()
+	b2 := startBerth(t, dir2, append(env, "BERTH_BACKUP_TARGET="+scheduled, "BERTH_BACKUP_INTERVAL=1s", "BERTH_BACKUP_KEEP=2")...)
 	if b2.addr == b1.addr {
 		t.Fatalf("the second berth has the first one's address %s", b2.addr)
 	}
@@ -153,6 +155,19 @@ func TestBackupAndRestore(t *testing.T) {
 		}
 		t.Logf("the deployment created during the backup: state %q after restore (%s)", got.State, got.Error)
 	}
+	// Scheduled backups: at least three written, the newest two kept,
+	// each one a backup that restores.
+	waitFor(t, 2*time.Minute, func() bool { return strings.Count(b2.logText(), `msg="backup written"`) >= 3 })
+	kept, _ := filepath.Glob(filepath.Join(scheduled, "berth-backup-*.tar.gz"))
+	if len(kept) != 2 {
+		t.Errorf("scheduled backups kept: %v, want the newest 2", kept)
+	} else if out, err := berthCommand([]string{"BERTH_DATA_DIR=" + filepath.Join(t.TempDir(), "again")}, "restore", kept[1]); err != nil {
+		t.Errorf("restore a scheduled backup: %v\n%s", err, out)
+	}
+	if secret := os.Getenv("BERTH_TEST_S3_SECRET_KEY"); strings.Contains(b2.logText(), secret) {
+		t.Error("berth's log holds the S3 secret key")
+	}
+
 	// A rebuild with the restored secret key opens the sealed build env.
 	var again deployment
 	if code := b2.api(http.MethodPost, "/v1/projects/"+p.ID+"/deployments", nil, &again); code != http.StatusAccepted {
