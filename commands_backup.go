@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/berth-dev/berth/backup"
@@ -47,7 +48,7 @@ func loadToolConfig(name, synopsis string, args []string, getenv func(string) st
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: berth %s\n\nEach of the first flags can also be set by its BERTH_* variable, as for berth serve.\n\n", synopsis)
 		for _, o := range opts {
-			fmt.Fprintf(w, "  -%s, %s (default: %s)\n    \t%s\n", o.flag, o.env, o.def, o.help)
+			fmt.Fprintf(w, "  -%s, %s (default: %s)\n    \t%s\n", o.flag, o.env, strings.ReplaceAll(o.shownDefault(), "`", ""), o.help)
 		}
 		fs.VisitAll(func(f *flag.Flag) {
 			if !slices.ContainsFunc(opts, func(o option) bool { return o.flag == f.Name }) {
