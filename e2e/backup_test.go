@@ -37,45 +37,14 @@ func TestBackupAndRestore(t *testing.T) {
 	dir1 := t.TempDir()
 	b1 := startBerth(t, dir1, env...)
 
-	repo := t.TempDir()
-	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("a page made at build time\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	commitAll(t, repo, "Site", true)
-	var p struct {
-		ID   string `json:"id"`
-		Slug string `json:"slug"`
-	}
-	if code := b1.api(http.MethodPost, "/v1/projects", map[string]any{"name": "kept-site", "git_url": repo,
-		"build_command": `mkdir -p dist && echo "<h1>$GREETING</h1>" > dist/index.html`, "output_dir": "dist"}, &p); code != http.StatusCreated {
-		t.Fatalf("create project: %d", code)
-	}
-	for _, v := range []map[string]string{
-		{"key": "GREETING", "value": "restored-greeting-1234", "target": "build"},
-		{"key": "RUNTIME_NOTE", "value": "kept", "target": "runtime"},
-	} {
-		if code := b1.api(http.MethodPut, "/v1/projects/"+p.ID+"/env", v, nil); code != http.StatusOK {
-			t.Fatalf("set env %s: %d", v["key"], code)
-		}
-	}
+	p, d := deployKeptSite(t, b1)
 	var key struct {
 		Token string `json:"token"`
 	}
 	if code := b1.api(http.MethodPost, "/v1/api-keys", map[string]string{"name": "ci"}, &key); code != http.StatusCreated || key.Token == "" {
 		t.Fatalf("create API key: %d %+v", code, key)
 	}
-	var d deployment
-	if code := b1.api(http.MethodPost, "/v1/projects/"+p.ID+"/deployments", nil, &d); code != http.StatusAccepted {
-		t.Fatalf("deploy: %d", code)
-	}
-	if d = b1.waitState(d.ID, 5*time.Minute, terminal); d.State != "ready" {
-		t.Fatalf("deployment %s (%s):\n%s", d.State, d.Error, plainLog(t, b1, d.ID))
-	}
 	host := p.Slug + ".localhost"
-	waitFor(t, time.Minute, func() bool {
-		res, body := b1.getHost(host, "/")
-		return res.StatusCode == http.StatusOK && strings.Contains(string(body), "restored-greeting-1234")
-	})
 
 	// The backup runs beside the live berth while a deployment is created.
 	archive := filepath.Join(t.TempDir(), "berth.tar.gz")
@@ -178,6 +147,50 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 }
 
+// keptSite is the project deployKeptSite makes.
+type keptSite struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+}
+
+// deployKeptSite deploys a page written at build time from a build env var
+// (with a runtime one beside it) to production and waits until the
+// project's host serves it.
+func deployKeptSite(t *testing.T, b *berthProc) (keptSite, deployment) {
+	t.Helper()
+	var p keptSite
+	repo := t.TempDir()
+	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("a page made at build time\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	commitAll(t, repo, "Site", true)
+	if code := b.api(http.MethodPost, "/v1/projects", map[string]any{"name": "kept-site", "git_url": repo,
+		"build_command": `mkdir -p dist && echo "<h1>$GREETING</h1>" > dist/index.html`, "output_dir": "dist"}, &p); code != http.StatusCreated {
+		t.Fatalf("create project: %d", code)
+	}
+	for _, v := range []map[string]string{
+		{"key": "GREETING", "value": "restored-greeting-1234", "target": "build"},
+		{"key": "RUNTIME_NOTE", "value": "kept", "target": "runtime"},
+	} {
+		if code := b.api(http.MethodPut, "/v1/projects/"+p.ID+"/env", v, nil); code != http.StatusOK {
+			t.Fatalf("set env %s: %d", v["key"], code)
+		}
+	}
+	var d deployment
+	if code := b.api(http.MethodPost, "/v1/projects/"+p.ID+"/deployments", nil, &d); code != http.StatusAccepted {
+		t.Fatalf("deploy: %d", code)
+	}
+	if d = b.waitState(d.ID, 5*time.Minute, terminal); d.State != "ready" {
+		t.Fatalf("deployment %s (%s):\n%s", d.State, d.Error, plainLog(t, b, d.ID))
+	}
+	host := p.Slug + ".localhost"
+	waitFor(t, time.Minute, func() bool {
+		res, body := b.getHost(host, "/")
+		return res.StatusCode == http.StatusOK && strings.Contains(string(body), "restored-greeting-1234")
+	})
+	return p, d
+}
+
 // berthCommand runs the berth binary with args and extra environment and
 // returns its combined output.
 func berthCommand(env []string, args ...string) (string, error) {
@@ -206,5 +219,29 @@ func removeTestBucket(t *testing.T, bucket string) {
 	}
 	if err := mc.RemoveBucket(ctx, bucket); err != nil && minio.ToErrorResponse(err).Code != "NoSuchBucket" {
 		t.Errorf("remove bucket %s: %v", bucket, err)
+	}
+}
+
+// TestBackupAndRestoreLocalArtifacts: on a machine without S3, a backup
+// with -include-artifacts brings the deployments' files along, and the
+// restored berth serves the production host from them.
+func TestBackupAndRestoreLocalArtifacts(t *testing.T) {
+	requireEnv(t)
+	env := []string{"BERTH_EXTRA_CA_FILE=" + os.Getenv("BERTH_EXTRA_CA_FILE")}
+	dir1 := t.TempDir()
+	b1 := startBerth(t, dir1, env...)
+	p, _ := deployKeptSite(t, b1)
+	archive := filepath.Join(t.TempDir(), "berth.tar.gz")
+	if out, err := berthCommand([]string{"BERTH_DATA_DIR=" + dir1}, "backup", "-include-artifacts", archive); err != nil {
+		t.Fatalf("berth backup: %v\n%s", err, out)
+	}
+	b1.stop()
+	dir2 := t.TempDir()
+	if out, err := berthCommand([]string{"BERTH_DATA_DIR=" + dir2}, "restore", archive); err != nil {
+		t.Fatalf("berth restore: %v\n%s", err, out)
+	}
+	b2 := startBerth(t, dir2, env...)
+	if res, body := b2.getHost(p.Slug+".localhost", "/"); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "restored-greeting-1234") {
+		t.Fatalf("restored production host: %d %q", res.StatusCode, body)
 	}
 }
