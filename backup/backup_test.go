@@ -342,3 +342,26 @@ func TestScheduleKeepsTheNewest(t *testing.T) {
 		t.Fatalf("kept %v, want %v", got, want)
 	}
 }
+
+// TestStaleWorkFilesRemoved: a backup killed half way leaves its work
+// directory; the next backup removes it once it is a day old.
+func TestStaleWorkFilesRemoved(t *testing.T) {
+	dir, _ := testData(t)
+	old := filepath.Join(dir, ".backup-123")
+	fresh := filepath.Join(dir, ".backup-456")
+	write(t, filepath.Join(old, dbFile), "half")
+	write(t, filepath.Join(fresh, dbFile), "under way")
+	long := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(t.Context(), io.Discard, Source{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the day-old work dir is still there (%v)", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a work dir of a backup under way was removed: %v", err)
+	}
+}

@@ -35,6 +35,7 @@ func Create(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	if _, err := os.Stat(filepath.Join(src.DataDir, keyFile)); err != nil {
 		return nil, fmt.Errorf("%s holds no berth data (no %s): %w", src.DataDir, keyFile, err)
 	}
+	removeStale(src.DataDir)
 	tmp, err := os.MkdirTemp(src.DataDir, ".backup-")
 	if err != nil {
 		return nil, fmt.Errorf("create backup work dir: %w", err)
@@ -143,4 +144,15 @@ func addFile(tw *tar.Writer, name, path string) (File, error) {
 		return File{}, fmt.Errorf("%s shrank while being archived", name)
 	}
 	return File{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// removeStale removes the work files of backups that were killed before
+// they could clean up: a day old is older than any backup takes.
+func removeStale(dataDir string) {
+	stale, _ := filepath.Glob(filepath.Join(dataDir, ".backup-*"))
+	for _, p := range stale {
+		if info, err := os.Stat(p); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+			os.RemoveAll(p)
+		}
+	}
 }
