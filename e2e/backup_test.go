@@ -18,8 +18,9 @@ import (
 )
 
 // TestBackupAndRestore deploys a small static site to production with
-// MinIO artifacts, backs berth up while it runs (and while a deployment is
-// being created), restores the backup into a fresh data directory and
+// MinIO artifacts, backs berth up to the bucket while it runs (and while a
+// deployment is being created), restores the backup into a fresh data
+// directory and
 // starts a second berth on it with the same bucket: the project serves the
 // same page on its host, and its env vars, deployments and API key are
 // all there.
@@ -57,9 +58,14 @@ func TestBackupAndRestore(t *testing.T) {
 			t.Errorf("deploy during the backup: %d", code)
 		}
 	}()
-	out, err := berthCommand(nil, "backup", "-data-dir", dir1, archive)
+	// To the same bucket as the artifacts, with the same BERTH_S3_* settings.
+	remote := "s3://" + bucket + "/backups/live.tar.gz"
+	out, err := berthCommand(s3env, "backup", "-data-dir", dir1, remote)
 	wg.Wait()
 	if err != nil {
+		t.Fatalf("berth backup %s: %v\n%s", remote, err, out)
+	}
+	if out, err := berthCommand(nil, "backup", "-data-dir", dir1, archive); err != nil {
 		t.Fatalf("berth backup: %v\n%s", err, out)
 	}
 	if info, err := os.Stat(archive); err != nil || info.Mode().Perm() != 0o600 {
@@ -74,8 +80,8 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatalf("restore into the old data dir: %v\n%s", err, out)
 	}
 	dir2 := filepath.Join(t.TempDir(), "data")
-	if out, err := berthCommand([]string{"BERTH_DATA_DIR=" + dir2}, "restore", archive); err != nil {
-		t.Fatalf("berth restore: %v\n%s", err, out)
+	if out, err := berthCommand(append([]string{"BERTH_DATA_DIR=" + dir2}, s3env...), "restore", remote); err != nil {
+		t.Fatalf("berth restore %s: %v\n%s", remote, err, out)
 	}
 	// The restored berth also takes scheduled backups, every second here.
 	scheduled := t.TempDir()
