@@ -20,10 +20,9 @@ import (
 // TestBackupAndRestore deploys a small static site to production with
 // MinIO artifacts, backs berth up to the bucket while it runs (and while a
 // deployment is being created), restores the backup into a fresh data
-// directory and
-// starts a second berth on it with the same bucket: the project serves the
-// same page on its host, and its env vars, deployments and API key are
-// all there.
+// directory and starts a second berth on it with the same bucket: the
+// project serves the same page on its host, and its env vars, deployments
+// and API key are all there.
 func TestBackupAndRestore(t *testing.T) {
 	requireEnv(t, "BERTH_TEST_S3_ENDPOINT", "BERTH_TEST_S3_ACCESS_KEY", "BERTH_TEST_S3_SECRET_KEY")
 	bucket := "berth-e2e-backup-" + strings.ToLower(store.NewID(4))
