@@ -63,6 +63,10 @@ func NewMain(cfg Config, log *slog.Logger) *Main {
 // Addr is the address the HTTP listener is bound to.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
+// SetupURL is the one-time link that makes the administrator of a berth
+// without one, "" when it has one.
+func (m *Main) SetupURL() string { return m.api.SetupURL() }
+
 // PublicURL is the base URL printed for the dashboard and API.
 func (m *Main) PublicURL() string { return m.publicURL }
 
@@ -210,6 +214,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
+	if cfg.BackupTarget != "" {
+		m.startBackups()
+	}
 	return nil
 }
 

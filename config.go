@@ -78,8 +78,12 @@ type Config struct {
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
 
-	PublicIPs   []netip.Addr // addresses custom apex domains must point at
-	DNSResolver string       // host:port custom domain checks ask; "" the system's
+	PublicIPs       []netip.Addr  // addresses custom apex domains must point at
+	DNSResolver     string        // host:port custom domain checks ask; "" the system's
+	BackupTarget    string        // directory or s3://bucket/prefix of scheduled backups; "" takes none
+	BackupInterval  time.Duration // time between scheduled backups
+	BackupKeep      int           // scheduled backups kept at the target
+	BackupArtifacts bool          // scheduled backups include the local artifact directory
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -171,6 +175,12 @@ func options(c *Config) []option {
 		// looks it up.
 		{"public-ips", "BERTH_PUBLIC_IPS", "", "comma-separated addresses visitors reach this server at, which custom apex domains' A/AAAA records must name (unset: the addresses the dashboard's host resolves to)", (*addrsValue)(&c.PublicIPs), ""},
 		{"dns-resolver", "BERTH_DNS_RESOLVER", "", "DNS server (host:port) that custom domain checks ask (unset: the system's resolver)", (*stringValue)(&c.DNSResolver), ""},
+
+		// Scheduled backups: where, how often, how many are kept.
+		{"backup-target", "BERTH_BACKUP_TARGET", "", "where berth serve writes scheduled backups: a directory or `s3://bucket/prefix` (reached with the S3 settings; unset: none)", (*stringValue)(&c.BackupTarget), ""},
+		{"backup-interval", "BERTH_BACKUP_INTERVAL", "24h", "time between scheduled backups", (*durationValue)(&c.BackupInterval), ""},
+		{"backup-keep", "BERTH_BACKUP_KEEP", "7", "scheduled backups kept at the target; older ones are removed", (*intValue)(&c.BackupKeep), ""},
+		{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "false", "scheduled backups include the local artifact directory (for an instance without S3)", (*boolValue)(&c.BackupArtifacts), ""},
 	}
 }
 
@@ -230,6 +240,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		if _, port, err := net.SplitHostPort(c.DNSResolver); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("BERTH_DNS_RESOLVER %q is not a host:port such as 127.0.0.1:53", c.DNSResolver))
 		}
+	}
+	if c.BackupTarget != "" && (c.BackupInterval < time.Second || c.BackupKeep < 1) {
+		errs = append(errs, errors.New("BERTH_BACKUP_INTERVAL must be at least 1s and BERTH_BACKUP_KEEP at least 1"))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

@@ -76,6 +76,10 @@ var settings = []struct {
 	{"public-ips", "BERTH_PUBLIC_IPS", "203.0.113.7, 2001:db8::7", []netip.Addr{netip.MustParseAddr("203.0.113.7"),
 		netip.MustParseAddr("2001:db8::7")}, func(c Config) any { return c.PublicIPs }},
 	{"dns-resolver", "BERTH_DNS_RESOLVER", "127.0.0.1:5353", "127.0.0.1:5353", func(c Config) any { return c.DNSResolver }},
+	{"backup-target", "BERTH_BACKUP_TARGET", "s3://backups/berth", "s3://backups/berth", func(c Config) any { return c.BackupTarget }},
+	{"backup-interval", "BERTH_BACKUP_INTERVAL", "6h", 6 * time.Hour, func(c Config) any { return c.BackupInterval }},
+	{"backup-keep", "BERTH_BACKUP_KEEP", "30", 30, func(c Config) any { return c.BackupKeep }},
+	{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "true", true, func(c Config) any { return c.BackupArtifacts }},
 }
 
 // companions are set in every case so that settings which need each other

@@ -37,6 +37,8 @@ type Config struct {
 	// AllowLocalGit lets every user, not only the administrator, build from
 	// paths, file:// and http:// URLs: sources on or near the berth host.
 	AllowLocalGit bool
+	// SetupLinkTTL is how long the first-run setup link works (default an hour).
+	SetupLinkTTL time.Duration
 }
 
 // MinAdminTokenLength is the shortest admin token berth accepts: it is a
@@ -71,6 +73,12 @@ type Handler struct {
 	orgs   *orgCache
 	// origins refuses cross-site changes made with a session cookie.
 	origins *http.CrossOriginProtection
+	// setup is the one-time link of a berth without an administrator.
+	setup    setupLink
+	setupURL string
+	// keySignIn lets the sign-in form take API keys: with no admin token
+	// they are how the administrator made at setup signs in again.
+	keySignIn bool
 }
 
 // New builds the server and its routes.
@@ -105,6 +113,9 @@ func (s *Handler) Start(ctx context.Context) error {
 			return err
 		}
 		s.admin = admin
+	}
+	if err := s.offerSetup(ctx); err != nil {
+		return err
 	}
 	s.github.start()
 	return nil

@@ -45,6 +45,8 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.GET("/sign-in", d.handleSignInPage)
 	e.POST("/sign-in", d.handleSignIn)
 	e.POST("/sign-out", d.handleSignOut, auth)
+	e.GET("/setup/:token", d.handleSetupPage)
+	e.POST("/setup/:token", d.handleSetup)
 
 	e.GET("/", d.handleProjects, auth)
 	e.GET("/projects/new", d.handleNewProject, auth)
