@@ -76,6 +76,10 @@ type Config struct {
 	AuthFailuresGlobal int            // failed credential checks all addresses may make per minute
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
+
+	RetentionInterval time.Duration // how often old deployments are expired; 0 turns the schedule off
+	KeepDeployments   int           // ready deployments kept per project besides production
+	KeepPromotedDays  int           // deployments promoted this recently are kept
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -163,6 +167,10 @@ func options(c *Config) []option {
 		// the administrator's unless the operator opens them.
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
 		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
+		// Retention: what old deployments keep their artifacts, caches and logs.
+		{"retention-interval", "BERTH_RETENTION_INTERVAL", "1h", "how often old deployments' artifacts, cached files, containers and logs are deleted (0 turns the schedule off; POST /v1/system/retention runs it at once)", (*durationValue)(&c.RetentionInterval), ""},
+		{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "10", "ready deployments kept per project, newest first, besides production, open pull requests' previews and recent promotions", (*intValue)(&c.KeepDeployments), ""},
+		{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "30", "a deployment that was production in this many last days is kept", (*intValue)(&c.KeepPromotedDays), ""},
 	}
 }
 
@@ -217,6 +225,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
 		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
 			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
+	}
+	if c.KeepDeployments < 1 || c.KeepPromotedDays < 0 || c.RetentionInterval < 0 {
+		errs = append(errs, errors.New("BERTH_KEEP_DEPLOYMENTS must be at least 1, BERTH_KEEP_PROMOTED_DAYS and BERTH_RETENTION_INTERVAL not negative"))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

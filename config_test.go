@@ -73,6 +73,9 @@ var settings = []struct {
 	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
 	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
 		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
+	{"retention-interval", "BERTH_RETENTION_INTERVAL", "30m", 30 * time.Minute, func(c Config) any { return c.RetentionInterval }},
+	{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "3", 3, func(c Config) any { return c.KeepDeployments }},
+	{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "7", 7, func(c Config) any { return c.KeepPromotedDays }},
 }
 
 // companions are set in every case so that settings which need each other
