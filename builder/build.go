@@ -72,6 +72,7 @@ func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 		}
 	default:
 		log.Info("build failed", slog.Any("error", err))
+		err = explainStorage(err, p.cfg.WorkDir)
 		em.system("Error: %s", err)
 		p.finish(job, em, queue.Event{State: model.StateError, Error: err.Error()})
 	}
