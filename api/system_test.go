@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,11 @@ func TestRetentionExpires(t *testing.T) {
 			t.Errorf("expired preview: %d %s", page.status, page)
 		}
 	}
+	browser := newBrowser(t, h)
+	browser.signIn()
+	if page := browser.mustGet("/deployments/" + ds[1].ID); !strings.Contains(page.body, "Removed by retention") || strings.Contains(page.body, `id="promote"`) {
+		t.Errorf("dashboard page of an expired deployment says nothing, or offers to promote it")
+	}
 	for _, d := range []deploymentOut{ds[0], ds[3], ds[4]} {
 		var got struct {
 			ExpiredAt *time.Time `json:"expired_at"`
@@ -136,4 +142,34 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestDashboardDisk: the disk page and its retention button are the
+// administrator's.
+func TestDashboardDisk(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub(t)
+	h := newHarness(t, withGitHubSignIn(gh, nil))
+	h.Deploys.StartRetention(deploys.RetentionConfig{Reclaim: func(context.Context, []string) deploys.Reclaimed { return deploys.Reclaimed{} }})
+	b, _ := githubUser(t, h)
+	if res := b.status(t, h, "/system"); res != http.StatusForbidden {
+		t.Errorf("disk page for a non-admin: %d, want 403", res)
+	}
+	admin := newBrowser(t, h)
+	csrf := admin.signIn()
+	page := admin.mustGet("/system")
+	for _, want := range []string{`href="/system"`, "free of", "Database (SQLite)", "Retention has not run yet", `action="/system/retention"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("disk page lacks %q", want)
+		}
+	}
+	if res := admin.post("/system/retention", url.Values{}); res.status != http.StatusForbidden {
+		t.Errorf("run retention without CSRF: %d, want 403", res.status)
+	}
+	if res := admin.post("/system/retention", url.Values{"_csrf": {csrf}}); res.status != http.StatusSeeOther {
+		t.Fatalf("run retention: %d", res.status)
+	}
+	if page := admin.mustGet("/system?done=retention"); !strings.Contains(page.body, "Deployments removed") || !strings.Contains(page.body, "Retention ran") {
+		t.Errorf("disk page after a run shows no run:\n%s", page.body)
+	}
 }
