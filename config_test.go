@@ -385,3 +385,25 @@ func TestDashboardApartFromApps(t *testing.T) {
 		})
 	}
 }
+
+// TestRetentionSettings: retention keeps at least one deployment, and
+// neither its age nor its interval may be negative; 0 turns the schedule off.
+func TestRetentionSettings(t *testing.T) {
+	for env, ok := range map[string]map[string]bool{
+		"BERTH_KEEP_DEPLOYMENTS":   {"0": false, "1": true, "-2": false},
+		"BERTH_KEEP_PROMOTED_DAYS": {"0": true, "-1": false},
+		"BERTH_RETENTION_INTERVAL": {"0": true, "-1m": false, "10m": true},
+	} {
+		for v, want := range ok {
+			_, err := LoadConfig(nil, func(k string) string {
+				if k == env {
+					return v
+				}
+				return ""
+			})
+			if (err == nil) != want {
+				t.Errorf("%s=%s: %v, want accepted %v", env, v, err, want)
+			}
+		}
+	}
+}

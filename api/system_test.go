@@ -110,6 +110,9 @@ func TestRetentionExpires(t *testing.T) {
 	if page := browser.mustGet("/deployments/" + ds[1].ID); !strings.Contains(page.body, "Removed by retention") || strings.Contains(page.body, `id="promote"`) {
 		t.Errorf("dashboard page of an expired deployment says nothing, or offers to promote it")
 	}
+	if page := browser.mustGet("/projects/" + p.ID); strings.Count(page.body, ">Removed</span>") != 2 {
+		t.Errorf("project page does not mark the two expired deployments removed")
+	}
 	for _, d := range []deploymentOut{ds[0], ds[3], ds[4]} {
 		var got struct {
 			ExpiredAt *time.Time `json:"expired_at"`
