@@ -176,3 +176,32 @@ func TestDashboardDisk(t *testing.T) {
 		t.Errorf("disk page after a run shows no run:\n%s", page.body)
 	}
 }
+
+// TestRetentionSchedule: retention runs by itself every interval, and
+// closing the lifecycle stops it.
+func TestRetentionSchedule(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.Deploys.StartRetention(deploys.RetentionConfig{Interval: 20 * time.Millisecond,
+		Reclaim: func(context.Context, []string) deploys.Reclaimed { return deploys.Reclaimed{} }})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		run, err := h.DB.LastRetentionRun(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled retention run within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.Deploys.Close()
+	last, _ := h.DB.LastRetentionRun(t.Context())
+	time.Sleep(100 * time.Millisecond) // five intervals: a schedule still running would record a run
+	if again, _ := h.DB.LastRetentionRun(t.Context()); !again.StartedAt.Equal(last.StartedAt) {
+		t.Errorf("retention ran after Close: %v then %v", last.StartedAt, again.StartedAt)
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -37,8 +39,8 @@ func (b putRecorder) Put(ctx context.Context, key string, r io.Reader, size int6
 
 // explainStorage turns a build error caused by a full disk, or by an
 // artifact store refusing a write, into the sentence the deployment shows;
-// other errors are returned as they are. The full path and the store's
-// own words stay in the server's log.
+// other errors are returned as they are. The full path stays in the
+// server's log. Explaining an explained error changes nothing.
 func explainStorage(err error, workDir string) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		dir := workDir
@@ -47,9 +49,17 @@ func explainStorage(err error, workDir string) error {
 			dir = filepath.Dir(pe.Path)
 		}
 		free := "unknown space"
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil {
-			free = humanBytes(int64(st.Bavail)*int64(st.Bsize)) + " free"
+		for {
+			var st unix.Statfs_t
+			if unix.Statfs(dir, &st) == nil {
+				free = humanBytes(int64(st.Bavail)*int64(st.Bsize)) + " free"
+				break
+			}
+			if parent := filepath.Dir(dir); parent != dir {
+				dir = parent // the failed file's folder may be gone already
+				continue
+			}
+			break
 		}
 		return fmt.Errorf("the disk of the data directory is full (%s), so the build output could not be stored; free some space and redeploy", free)
 	}
@@ -57,4 +67,15 @@ func explainStorage(err error, workDir string) error {
 		return fmt.Errorf("the artifact store refused the upload: %w", refused.err)
 	}
 	return err
+}
+
+// dropPartial deletes what a failed upload stored (without a manifest it
+// is never served), so that a full disk or bucket gets its space back at
+// once. A cancelled build gets a short while of its own for it.
+func (p *Pool) dropPartial(ctx context.Context, prefix string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := p.store.DeletePrefix(ctx, prefix); err != nil {
+		p.log.Warn("delete a partial upload", slog.String("prefix", prefix), slog.Any("error", err))
+	}
 }

@@ -284,6 +284,10 @@ func TestFullDisk(t *testing.T) {
 	if log := b.plainLog(failed.ID); !strings.Contains(log, "the disk of the data directory is full") {
 		t.Errorf("the build log does not say the disk is full:\n%s", log)
 	}
+	// What the failed upload stored is gone: the space is free again.
+	if entries, err := os.ReadDir(filepath.Join(art, "deployments", failed.ID)); err == nil && len(entries) > 0 {
+		t.Errorf("the failed deployment left %d entries in the artifact directory", len(entries))
+	}
 
 	// berth keeps serving what it had, and builds what fits.
 	for _, host := range []string{small.PreviewHost + ".localhost", "full.localhost"} {
