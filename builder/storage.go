@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,13 +29,44 @@ func (e *refusedPut) Error() string { return e.err.Error() }
 func (e *refusedPut) Unwrap() error { return e.err }
 
 func (b putRecorder) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	// A stream made as it is read (the server bundle's tar) can fail on
+	// this side; a file (an io.ReaderAt, which S3 uploads may read in
+	// parallel, so it is passed as it is) practically does not.
+	var src *readRecorder
+	if _, ok := r.(io.ReaderAt); !ok && r != nil {
+		src = &readRecorder{r: r}
+		r = src
+	}
 	if err := b.Bucket.Put(ctx, key, r, size, contentType); err != nil {
-		if ctx.Err() != nil {
-			return err // cancelled, not refused
+		if ctx.Err() != nil || (src != nil && src.failed()) {
+			return err // cancelled, or our own stream failed: not refused
 		}
 		return &refusedPut{err}
 	}
 	return nil
+}
+
+// readRecorder remembers whether reading its stream failed.
+type readRecorder struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (r *readRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+func (r *readRecorder) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil
 }
 
 // explainStorage turns a build error caused by a full disk, or by an

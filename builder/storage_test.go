@@ -13,13 +13,21 @@ import (
 	"github.com/berth-dev/berth/artifacts"
 )
 
-// failingBucket refuses every write with err.
+// failingBucket refuses every write with err, after reading the stream
+// as a store would.
 type failingBucket struct {
 	artifacts.Bucket
 	err error
 }
 
-func (b failingBucket) Put(context.Context, string, io.Reader, int64, string) error { return b.err }
+func (b failingBucket) Put(_ context.Context, _ string, r io.Reader, _ int64, _ string) error {
+	if r != nil {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+	}
+	return b.err
+}
 
 // TestExplainStorage: a full disk and a refusing store read as sentences
 // that say so; other errors pass as they are.
@@ -47,6 +55,15 @@ func TestExplainStorage(t *testing.T) {
 	other := errors.New("the build output is empty")
 	if got := explainStorage(other, dir); got != other {
 		t.Errorf("other error changed: %v", got)
+	}
+	// Our own stream failing is not the store refusing.
+	pr, pw := io.Pipe()
+	pw.CloseWithError(errors.New("tar: file changed as we read it"))
+	if err := store.Put(t.Context(), "k", pr, -1, ""); errors.As(err, new(*refusedPut)) || !strings.Contains(err.Error(), "tar:") {
+		t.Errorf("a failed stream: %v, want it as it is", err)
+	}
+	if err := store.Put(t.Context(), "k", strings.NewReader("ok"), 2, ""); !errors.As(err, new(*refusedPut)) {
+		t.Errorf("a refused stream that read fine: %v, want refused", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
