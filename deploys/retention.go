@@ -47,6 +47,9 @@ type Reclaimed struct {
 	Err  error
 }
 
+// firstRetentionRun is how long after start the schedule first runs.
+const firstRetentionRun = 5 * time.Minute
+
 // retention runs retention on a schedule and on request, one run at a time.
 type retention struct {
 	cfg    RetentionConfig
@@ -69,7 +72,9 @@ func (l *Lifecycle) StartRetention(cfg RetentionConfig) {
 	l.retention.wg.Add(1)
 	go func() {
 		defer l.retention.wg.Done()
-		t := time.NewTicker(cfg.Interval)
+		// The first run comes soon after start, so that a server
+		// restarted more often than the interval still runs it.
+		t := time.NewTimer(min(cfg.Interval, firstRetentionRun))
 		defer t.Stop()
 		for {
 			select {
@@ -79,6 +84,7 @@ func (l *Lifecycle) StartRetention(cfg RetentionConfig) {
 				if _, err := l.RunRetention(ctx); err != nil && ctx.Err() == nil {
 					l.log.Error("retention", slog.Any("error", err))
 				}
+				t.Reset(cfg.Interval)
 			}
 		}
 	}()
