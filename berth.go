@@ -46,6 +46,7 @@ type Main struct {
 	listener  net.Listener
 	front     *serving.FrontDoor
 	publicURL string
+	instance  string // labels this data directory's containers
 
 	// Background clean-up work (deleting a project's artifacts) runs on
 	// bgCtx; Close cancels it and waits.
@@ -92,6 +93,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.instance = instance
 	if m.db, err = store.Open(ctx, filepath.Join(cfg.DataDir, "berth.db")); err != nil {
 		return err
 	}
@@ -193,7 +195,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -213,6 +215,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.deploys.Start(ctx); err != nil {
 		return err
 	}
+	m.deploys.StartRetention(deploys.RetentionConfig{Interval: cfg.RetentionInterval, Keep: cfg.KeepDeployments,
+		PromotedWithin: time.Duration(cfg.KeepPromotedDays) * 24 * time.Hour, Reclaim: m.reclaim})
 	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
 	if cfg.BackupTarget != "" {
 		m.startBackups()
@@ -279,6 +283,8 @@ func (m *Main) observe(_ context.Context, c deploys.Change) {
 		m.retireDeployments(c.DeploymentIDs)
 	case deploys.Deleted:
 		m.forgetDeployments(c.DeploymentIDs)
+	case deploys.Expired:
+		m.expireDeployments(c.DeploymentIDs)
 	}
 }
 

@@ -78,12 +78,15 @@ type Config struct {
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
 
-	PublicIPs       []netip.Addr  // addresses custom apex domains must point at
-	DNSResolver     string        // host:port custom domain checks ask; "" the system's
-	BackupTarget    string        // directory or s3://bucket/prefix of scheduled backups; "" takes none
-	BackupInterval  time.Duration // time between scheduled backups
-	BackupKeep      int           // scheduled backups kept at the target
-	BackupArtifacts bool          // scheduled backups include the local artifact directory
+	PublicIPs         []netip.Addr  // addresses custom apex domains must point at
+	DNSResolver       string        // host:port custom domain checks ask; "" the system's
+	BackupTarget      string        // directory or s3://bucket/prefix of scheduled backups; "" takes none
+	BackupInterval    time.Duration // time between scheduled backups
+	BackupKeep        int           // scheduled backups kept at the target
+	BackupArtifacts   bool          // scheduled backups include the local artifact directory
+	RetentionInterval time.Duration // how often old deployments are expired; 0 turns the schedule off
+	KeepDeployments   int           // ready deployments kept per project besides production
+	KeepPromotedDays  int           // deployments promoted this recently are kept
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -181,6 +184,11 @@ func options(c *Config) []option {
 		{"backup-interval", "BERTH_BACKUP_INTERVAL", "24h", "time between scheduled backups", (*durationValue)(&c.BackupInterval), ""},
 		{"backup-keep", "BERTH_BACKUP_KEEP", "7", "scheduled backups kept at the target; older ones are removed", (*intValue)(&c.BackupKeep), ""},
 		{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "false", "scheduled backups include the local artifact directory (for an instance without S3)", (*boolValue)(&c.BackupArtifacts), ""},
+
+		// Retention: what old deployments keep their artifacts, caches and logs.
+		{"retention-interval", "BERTH_RETENTION_INTERVAL", "1h", "how often old deployments' artifacts, cached files, containers and logs are deleted (0 turns the schedule off; POST /v1/system/retention runs it at once)", (*durationValue)(&c.RetentionInterval), ""},
+		{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "10", "ready deployments kept per project, newest first, besides production, open pull requests' previews and recent promotions", (*intValue)(&c.KeepDeployments), ""},
+		{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "30", "a deployment that was production in this many last days is kept", (*intValue)(&c.KeepPromotedDays), ""},
 	}
 }
 
@@ -243,6 +251,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.BackupTarget != "" && (c.BackupInterval < time.Second || c.BackupKeep < 1) {
 		errs = append(errs, errors.New("BERTH_BACKUP_INTERVAL must be at least 1s and BERTH_BACKUP_KEEP at least 1"))
+	}
+	if c.KeepDeployments < 1 || c.KeepPromotedDays < 0 || c.RetentionInterval < 0 {
+		errs = append(errs, errors.New("BERTH_KEEP_DEPLOYMENTS must be at least 1, BERTH_KEEP_PROMOTED_DAYS and BERTH_RETENTION_INTERVAL not negative"))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

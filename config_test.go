@@ -80,6 +80,9 @@ var settings = []struct {
 	{"backup-interval", "BERTH_BACKUP_INTERVAL", "6h", 6 * time.Hour, func(c Config) any { return c.BackupInterval }},
 	{"backup-keep", "BERTH_BACKUP_KEEP", "30", 30, func(c Config) any { return c.BackupKeep }},
 	{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "true", true, func(c Config) any { return c.BackupArtifacts }},
+	{"retention-interval", "BERTH_RETENTION_INTERVAL", "30m", 30 * time.Minute, func(c Config) any { return c.RetentionInterval }},
+	{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "3", 3, func(c Config) any { return c.KeepDeployments }},
+	{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "7", 7, func(c Config) any { return c.KeepPromotedDays }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -402,6 +405,28 @@ func TestDNSResolverNeedsPort(t *testing.T) {
 		_, err := LoadConfig(nil, func(k string) string { return vars[k] })
 		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), "BERTH_DNS_RESOLVER") {
 			t.Errorf("BERTH_DNS_RESOLVER=%s: %v", in, err)
+		}
+	}
+}
+
+// TestRetentionSettings: retention keeps at least one deployment, and
+// neither its age nor its interval may be negative; 0 turns the schedule off.
+func TestRetentionSettings(t *testing.T) {
+	for env, ok := range map[string]map[string]bool{
+		"BERTH_KEEP_DEPLOYMENTS":   {"0": false, "1": true, "-2": false},
+		"BERTH_KEEP_PROMOTED_DAYS": {"0": true, "-1": false},
+		"BERTH_RETENTION_INTERVAL": {"0": true, "-1m": false, "10m": true},
+	} {
+		for v, want := range ok {
+			_, err := LoadConfig(nil, func(k string) string {
+				if k == env {
+					return v
+				}
+				return ""
+			})
+			if (err == nil) != want {
+				t.Errorf("%s=%s: %v, want accepted %v", env, v, err, want)
+			}
 		}
 	}
 }

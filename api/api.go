@@ -59,6 +59,8 @@ type Deps struct {
 	Secrets *secretbox.Box   // seals GitHub tokens at sign-in
 	Checks  []Check
 	Log     *slog.Logger
+	// Disk measures the server's disk for administrators (nil: not known).
+	Disk func(context.Context) (DiskReport, error)
 }
 
 // Handler is the API and dashboard.
@@ -179,6 +181,8 @@ func (s *Handler) routes() *echo.Echo {
 	v1.POST("/users/:id/disable", s.handleDisableUser)
 	v1.POST("/users/:id/enable", s.handleEnableUser)
 	v1.DELETE("/users/:id", s.handleDeleteUser)
+	v1.GET("/system/disk", s.handleDisk)
+	v1.POST("/system/retention", s.handleRunRetention)
 	return e
 }
 

@@ -77,6 +77,9 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/users/:id/disable", d.handleDisableUser, auth)
 	e.POST("/users/:id/enable", d.handleEnableUser, auth)
 	e.POST("/users/:id/delete", d.handleDeleteUser, auth)
+
+	e.GET("/system", d.handleSystem, auth)
+	e.POST("/system/retention", d.handleRunRetention, auth)
 }
 
 // newDashboard parses the embedded templates. They are part of the binary,
@@ -122,7 +125,7 @@ func (d *dashboard) githubEnabled() bool { return d.s.cfg.GitHub.ClientID != "" 
 // pageView is what every page template receives.
 type pageView struct {
 	Title  string
-	Nav    string // the current section: projects, api-keys or users
+	Nav    string // the current section: projects, api-keys, users or system
 	User   *store.User
 	CSRF   string
 	Notice string // a sentence confirming what just happened
@@ -234,6 +237,7 @@ var dashboardNotices = map[string]string{
 	"disabled":        "User disabled: their sessions ended and their API keys no longer work.",
 	"enabled":         "User enabled.",
 	"user-deleted":    "User deleted, with their projects.",
+	"retention":       "Retention ran; the last run below says what it deleted.",
 }
 
 // seeOther answers a form with 303 See Other to path.

@@ -52,6 +52,7 @@ type Lifecycle struct {
 	observers []Observer
 
 	dispatchMu sync.Mutex // one dispatch pass at a time
+	retention  retention
 }
 
 // New returns a lifecycle; add observers, then Start it.
@@ -84,8 +85,9 @@ func (l *Lifecycle) Start(ctx context.Context) error {
 // wait on them.
 func (l *Lifecycle) CloseStreams() { l.broker.closeAll() }
 
-// Close ends live streams and stops applying events.
+// Close stops retention, ends live streams and stops applying events.
 func (l *Lifecycle) Close() {
+	l.stopRetention()
 	l.broker.closeAll()
 	l.events.stop()
 }

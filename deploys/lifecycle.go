@@ -133,6 +133,9 @@ func (l *Lifecycle) publishCancel(deploymentID string) {
 
 // Promote points the project's production host at a ready deployment.
 func (l *Lifecycle) Promote(ctx context.Context, projectID, deploymentID string) error {
+	if d, err := l.db.DeploymentByID(ctx, deploymentID); err == nil && d.ExpiredAt != nil {
+		return store.Errorf(store.ECONFLICT, "This deployment was removed by retention: its files are deleted. Redeploy its commit to serve it again.")
+	}
 	if err := l.db.SetProductionDeployment(ctx, projectID, deploymentID); err != nil {
 		return err
 	}

@@ -22,6 +22,9 @@ const (
 	// Deleted: a project was deleted with its deployments (maybe none)
 	// and custom domains; their artifacts and caches may go.
 	Deleted
+	// Expired: retention gave deployments up; they are no longer served,
+	// and their artifacts, caches and logs are about to go.
+	Expired
 )
 
 // Change is one thing that happened, as observers hear of it.

@@ -18,7 +18,7 @@ func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
 	}
 	ctx := context.Background()
 	d, err := h.hosts.resolve(ctx, key, h.resolve)
-	if err != nil || d.Retired || d.State != model.StateReady {
+	if err != nil || d.Retired || d.ExpiredAt != nil || d.State != model.StateReady {
 		return false
 	}
 	s, err := h.files.site(ctx, d.ID, d.ArtifactKey)

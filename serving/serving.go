@@ -128,6 +128,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		page.Write(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
 		return
 	}
+	if d.ExpiredAt != nil {
+		page.Write(w, r, http.StatusGone, "This deployment was removed by retention",
+			"It is older than what this server keeps, so its files were deleted. Newer deployments of the project are still served.")
+		return
+	}
 	if d.Retired {
 		page.Write(w, r, http.StatusGone, "This preview was closed", "Its pull request was closed, so it is no longer served.")
 		return

@@ -252,7 +252,7 @@ func (db *DB) DeleteProject(ctx context.Context, ownerID, id string) error {
 // which must be a ready deployment of that project.
 func (db *DB) SetProductionDeployment(ctx context.Context, projectID, deploymentID string) error {
 	res, err := db.write.ExecContext(ctx, `UPDATE projects SET production_deployment_id = ?, updated_at = ?
-		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready')`,
+		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready' AND expired_at IS NULL)`,
 		deploymentID, millis(db.Now()), projectID, deploymentID, projectID)
 	if err != nil {
 		return fmt.Errorf("promote deployment: %w", err)
