@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
 	"github.com/berth-dev/berth/deploys"
+	"github.com/berth-dev/berth/domains"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
@@ -38,11 +40,13 @@ type Main struct {
 	deploys   *deploys.Lifecycle
 	pool      *builder.Pool
 	serving   *serving.Handler
+	domains   *domains.Manager
 	apps      *apps.Manager
 	api       *api.Handler
 	listener  net.Listener
 	front     *serving.FrontDoor
 	publicURL string
+	instance  string // labels this data directory's containers
 
 	// Background clean-up work (deleting a project's artifacts) runs on
 	// bgCtx; Close cancels it and waits.
@@ -59,6 +63,10 @@ func NewMain(cfg Config, log *slog.Logger) *Main {
 
 // Addr is the address the HTTP listener is bound to.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// SetupURL is the one-time link that makes the administrator of a berth
+// without one, "" when it has one.
+func (m *Main) SetupURL() string { return m.api.SetupURL() }
 
 // PublicURL is the base URL printed for the dashboard and API.
 func (m *Main) PublicURL() string { return m.publicURL }
@@ -85,6 +93,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.instance = instance
 	if m.db, err = store.Open(ctx, filepath.Join(cfg.DataDir, "berth.db")); err != nil {
 		return err
 	}
@@ -173,6 +182,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.deploys.SetGate(m.serving.Warm)
 
+	m.domains = domains.New(domains.Config{AppDomain: cfg.AppDomain, DashboardHost: dashboardHost(m.publicURL),
+		PublicIPs: cfg.PublicIPs, Resolver: cfg.DNSResolver}, m.db, m.serving.Invalidate, m.log)
+	m.domains.Start(ctx)
+
 	m.api, err = api.New(api.Config{
 		AppDomain: cfg.AppDomain, PublicURL: m.publicURL, AdminToken: cfg.AdminToken, Version: version,
 		GitHubEnabled: cfg.GitHubClientID != "", AllowLocalGit: cfg.AllowLocalGit,
@@ -183,7 +196,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Secrets: secrets, Log: m.log,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -203,7 +216,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.deploys.Start(ctx); err != nil {
 		return err
 	}
+	m.deploys.StartRetention(deploys.RetentionConfig{Interval: cfg.RetentionInterval, Keep: cfg.KeepDeployments,
+		PromotedWithin: time.Duration(cfg.KeepPromotedDays) * 24 * time.Hour, Promotions: m.db, Reclaim: m.reclaim})
 	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
+	if cfg.BackupTarget != "" {
+		m.startBackups()
+	}
 	return nil
 }
 
@@ -226,6 +244,9 @@ func (m *Main) Close() error {
 	}
 	if m.api != nil {
 		m.api.Close()
+	}
+	if m.domains != nil {
+		m.domains.Close()
 	}
 	if m.deploys != nil {
 		m.deploys.Close()
@@ -263,6 +284,8 @@ func (m *Main) observe(_ context.Context, c deploys.Change) {
 		m.retireDeployments(c.DeploymentIDs)
 	case deploys.Deleted:
 		m.forgetDeployments(c.DeploymentIDs)
+	case deploys.Expired:
+		m.expireDeployments(c.DeploymentIDs)
 	}
 }
 
@@ -295,6 +318,15 @@ func (m *Main) retireDeployments(ids []string) {
 	for _, id := range ids {
 		m.apps.Stop(id)
 	}
+}
+
+// dashboardHost is the host of the public URL, which no custom domain may be.
+func dashboardHost(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // buildCacheDir is where builds keep their caches, or "" when they keep none.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -77,6 +78,15 @@ type Config struct {
 	AllowLocalGit      bool           // every user may build from paths, file:// and http:// URLs
 	GitAllowNets       []netip.Prefix // private ranges http(s) clones may reach
 
+	PublicIPs            []netip.Addr  // addresses custom apex domains must point at
+	DNSResolver          string        // host:port custom domain checks ask; "" the system's
+	BackupTarget         string        // directory or s3://bucket/prefix of scheduled backups; "" takes none
+	BackupInterval       time.Duration // time between scheduled backups
+	BackupKeep           int           // scheduled backups kept at the target
+	BackupArtifacts      bool          // scheduled backups include the local artifact directory
+	RetentionInterval    time.Duration // how often old deployments are expired; 0 turns the schedule off
+	KeepDeployments      int           // ready deployments kept per project besides production
+	KeepPromotedDays     int           // deployments promoted this recently are kept
 	PromoteHealthTimeout time.Duration // how long a promotion waits for the deployment to serve its health path
 }
 
@@ -165,6 +175,22 @@ func options(c *Config) []option {
 		// the administrator's unless the operator opens them.
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "false", "let every user, not only the administrator, build from paths and file:// or http:// URLs (fetched on this host)", (*boolValue)(&c.AllowLocalGit), ""},
 		{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", "", "comma-separated CIDR ranges git clones may reach although they are loopback, private or link-local (your own git servers)", (*netsValue)(&c.GitAllowNets), ""},
+		// Custom domains: what their DNS must point at, and where berth
+		// looks it up.
+		{"public-ips", "BERTH_PUBLIC_IPS", "", "comma-separated addresses visitors reach this server at, which custom apex domains' A/AAAA records must name (unset: the addresses the dashboard's host resolves to)", (*addrsValue)(&c.PublicIPs), ""},
+		{"dns-resolver", "BERTH_DNS_RESOLVER", "", "DNS server (host:port) that custom domain checks ask (unset: the system's resolver)", (*stringValue)(&c.DNSResolver), ""},
+
+		// Scheduled backups: where, how often, how many are kept.
+		{"backup-target", "BERTH_BACKUP_TARGET", "", "where berth serve writes scheduled backups: a directory or `s3://bucket/prefix` (reached with the S3 settings; unset: none)", (*stringValue)(&c.BackupTarget), ""},
+		{"backup-interval", "BERTH_BACKUP_INTERVAL", "24h", "time between scheduled backups", (*durationValue)(&c.BackupInterval), ""},
+		{"backup-keep", "BERTH_BACKUP_KEEP", "7", "scheduled backups kept at the target; older ones are removed", (*intValue)(&c.BackupKeep), ""},
+		{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "false", "scheduled backups include the local artifact directory (for an instance without S3)", (*boolValue)(&c.BackupArtifacts), ""},
+
+		// Retention: what old deployments keep their artifacts, caches and logs.
+		{"retention-interval", "BERTH_RETENTION_INTERVAL", "1h", "how often old deployments' artifacts, cached files, containers and logs are deleted (0 turns the schedule off; POST /v1/system/retention runs it at once)", (*durationValue)(&c.RetentionInterval), ""},
+		{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "10", "ready deployments kept per project, newest first, besides production, open pull requests' previews and recent promotions", (*intValue)(&c.KeepDeployments), ""},
+		{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "30", "a deployment that was production in this many last days is kept", (*intValue)(&c.KeepPromotedDays), ""},
+
 		// Promotion: production moves only to a deployment that serves.
 		{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "60s", "how long a promotion waits for a server deployment to start and answer its project's health path below 500; past it, production stays where it was", (*durationValue)(&c.PromoteHealthTimeout), ""},
 	}
@@ -221,6 +247,17 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < api.MinAdminTokenLength {
 		errs = append(errs, fmt.Errorf("BERTH_ADMIN_TOKEN is %d characters long; it must have at least %d, random ones: "+
 			"use for instance this freshly generated token: %s", len(c.AdminToken), api.MinAdminTokenLength, newAdminToken()))
+	}
+	if c.DNSResolver != "" {
+		if _, port, err := net.SplitHostPort(c.DNSResolver); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("BERTH_DNS_RESOLVER %q is not a host:port such as 127.0.0.1:53", c.DNSResolver))
+		}
+	}
+	if c.BackupTarget != "" && (c.BackupInterval < time.Second || c.BackupKeep < 1) {
+		errs = append(errs, errors.New("BERTH_BACKUP_INTERVAL must be at least 1s and BERTH_BACKUP_KEEP at least 1"))
+	}
+	if c.KeepDeployments < 1 || c.KeepPromotedDays < 0 || c.RetentionInterval < 0 {
+		errs = append(errs, errors.New("BERTH_KEEP_DEPLOYMENTS must be at least 1, BERTH_KEEP_PROMOTED_DAYS and BERTH_RETENTION_INTERVAL not negative"))
 	}
 	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))

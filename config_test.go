@@ -73,6 +73,16 @@ var settings = []struct {
 	{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "true", true, func(c Config) any { return c.AllowLocalGit }},
 	{"git-allow-nets", "BERTH_GIT_ALLOW_NETS", " 127.0.0.1/32, 10.1.2.3,fd00::/8", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"),
 		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("fd00::/8")}, func(c Config) any { return c.GitAllowNets }},
+	{"public-ips", "BERTH_PUBLIC_IPS", "203.0.113.7, 2001:db8::7", []netip.Addr{netip.MustParseAddr("203.0.113.7"),
+		netip.MustParseAddr("2001:db8::7")}, func(c Config) any { return c.PublicIPs }},
+	{"dns-resolver", "BERTH_DNS_RESOLVER", "127.0.0.1:5353", "127.0.0.1:5353", func(c Config) any { return c.DNSResolver }},
+	{"backup-target", "BERTH_BACKUP_TARGET", "s3://backups/berth", "s3://backups/berth", func(c Config) any { return c.BackupTarget }},
+	{"backup-interval", "BERTH_BACKUP_INTERVAL", "6h", 6 * time.Hour, func(c Config) any { return c.BackupInterval }},
+	{"backup-keep", "BERTH_BACKUP_KEEP", "30", 30, func(c Config) any { return c.BackupKeep }},
+	{"backup-artifacts", "BERTH_BACKUP_ARTIFACTS", "true", true, func(c Config) any { return c.BackupArtifacts }},
+	{"retention-interval", "BERTH_RETENTION_INTERVAL", "30m", 30 * time.Minute, func(c Config) any { return c.RetentionInterval }},
+	{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "3", 3, func(c Config) any { return c.KeepDeployments }},
+	{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "7", 7, func(c Config) any { return c.KeepPromotedDays }},
 	{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "45s", 45 * time.Second, func(c Config) any { return c.PromoteHealthTimeout }},
 }
 
@@ -126,6 +136,9 @@ func TestFlagBeatsVariable(t *testing.T) {
 				other = "other"
 				if _, ok := s.want.([]netip.Prefix); ok {
 					other = "192.168.0.0/16"
+				}
+				if _, ok := s.want.([]netip.Addr); ok {
+					other = "192.0.2.1"
 				}
 			}
 			if s.flag == "public-url" {
@@ -381,5 +394,40 @@ func TestDashboardApartFromApps(t *testing.T) {
 				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDNSResolverNeedsPort: the custom domain resolver is a host:port, so a
+// bare host is refused at start rather than at the first verification.
+func TestDNSResolverNeedsPort(t *testing.T) {
+	for in, ok := range map[string]bool{"127.0.0.1:53": true, "[::1]:5353": true, "127.0.0.1": false, "dns.example": false} {
+		vars := companions()
+		vars["BERTH_DNS_RESOLVER"] = in
+		_, err := LoadConfig(nil, func(k string) string { return vars[k] })
+		if (err == nil) != ok || !ok && !strings.Contains(err.Error(), "BERTH_DNS_RESOLVER") {
+			t.Errorf("BERTH_DNS_RESOLVER=%s: %v", in, err)
+		}
+	}
+}
+
+// TestRetentionSettings: retention keeps at least one deployment, and
+// neither its age nor its interval may be negative; 0 turns the schedule off.
+func TestRetentionSettings(t *testing.T) {
+	for env, ok := range map[string]map[string]bool{
+		"BERTH_KEEP_DEPLOYMENTS":   {"0": false, "1": true, "-2": false},
+		"BERTH_KEEP_PROMOTED_DAYS": {"0": true, "-1": false},
+		"BERTH_RETENTION_INTERVAL": {"0": true, "-1m": false, "10m": true},
+	} {
+		for v, want := range ok {
+			_, err := LoadConfig(nil, func(k string) string {
+				if k == env {
+					return v
+				}
+				return ""
+			})
+			if (err == nil) != want {
+				t.Errorf("%s=%s: %v, want accepted %v", env, v, err, want)
+			}
+		}
 	}
 }

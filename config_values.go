@@ -25,6 +25,8 @@ type (
 	// netsValue is a comma-separated list of CIDR ranges (a bare address is
 	// a range of one).
 	netsValue []netip.Prefix
+	// addrsValue is a comma-separated list of IP addresses.
+	addrsValue []netip.Addr
 )
 
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
@@ -114,6 +116,29 @@ func (v *netsValue) String() string {
 	out := make([]string, len(*v))
 	for i, n := range *v {
 		out[i] = n.String()
+	}
+	return strings.Join(out, ",")
+}
+
+func (v *addrsValue) Set(s string) error {
+	var out []netip.Addr
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return fmt.Errorf("%q is not an IP address", f)
+		}
+		out = append(out, a.Unmap())
+	}
+	*v = out
+	return nil
+}
+func (v *addrsValue) String() string {
+	out := make([]string, len(*v))
+	for i, a := range *v {
+		out[i] = a.String()
 	}
 	return strings.Join(out, ",")
 }

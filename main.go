@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +16,11 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h printed the usage
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		os.Exit(1)
 	}
@@ -29,6 +34,10 @@ func run(args []string) error {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "backup":
+		return backupCommand(args[1:], os.Getenv, os.Stdout)
+	case "restore":
+		return restoreCommand(args[1:], os.Getenv, os.Stdout)
 	case "version", "--version", "-v":
 		fmt.Println("berth", version)
 		return nil
@@ -45,6 +54,8 @@ func usage() {
 
 Usage:
   berth serve [flags]   run the server (berth serve -h lists flags and BERTH_* variables)
+  berth backup TARGET   write a backup of the data directory to a file or s3://bucket/key
+  berth restore BACKUP  fill an empty data directory from a backup
   berth version         print the version
 `)
 }
@@ -66,6 +77,11 @@ func serve(args []string) error {
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
+	}
+	if link := m.SetupURL(); link != "" {
+		// The link is the one way in until there is an administrator: it
+		// is printed here only, works once and for an hour.
+		log.Info("berth has no administrator yet: open this link to become it (it works once, for an hour)", slog.String("setup_url", link))
 	}
 	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
 	<-ctx.Done()

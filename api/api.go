@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/berth-dev/berth/deploys"
+	"github.com/berth-dev/berth/domains"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/store"
 )
@@ -36,6 +37,8 @@ type Config struct {
 	// AllowLocalGit lets every user, not only the administrator, build from
 	// paths, file:// and http:// URLs: sources on or near the berth host.
 	AllowLocalGit bool
+	// SetupLinkTTL is how long the first-run setup link works (default an hour).
+	SetupLinkTTL time.Duration
 }
 
 // MinAdminTokenLength is the shortest admin token berth accepts: it is a
@@ -52,9 +55,12 @@ type Check struct {
 type Deps struct {
 	DB      *store.DB
 	Deploys *deploys.Lifecycle
-	Secrets *secretbox.Box // seals GitHub tokens at sign-in
+	Domains *domains.Manager // projects' custom domains
+	Secrets *secretbox.Box   // seals GitHub tokens at sign-in
 	Checks  []Check
 	Log     *slog.Logger
+	// Disk measures the server's disk for administrators (nil: not known).
+	Disk func(context.Context) (DiskReport, error)
 }
 
 // Handler is the API and dashboard.
@@ -69,6 +75,12 @@ type Handler struct {
 	orgs   *orgCache
 	// origins refuses cross-site changes made with a session cookie.
 	origins *http.CrossOriginProtection
+	// setup is the one-time link of a berth without an administrator.
+	setup    setupLink
+	setupURL string
+	// keySignIn lets the sign-in form take API keys: with no admin token
+	// they are how the administrator made at setup signs in again.
+	keySignIn bool
 }
 
 // New builds the server and its routes.
@@ -103,6 +115,9 @@ func (s *Handler) Start(ctx context.Context) error {
 			return err
 		}
 		s.admin = admin
+	}
+	if err := s.offerSetup(ctx); err != nil {
+		return err
 	}
 	s.github.start()
 	return nil
@@ -144,6 +159,11 @@ func (s *Handler) routes() *echo.Echo {
 	v1.GET("/projects/:id/env", s.handleListEnv)
 	v1.PUT("/projects/:id/env", s.handleSetEnv)
 	v1.DELETE("/projects/:id/env/:key", s.handleDeleteEnv)
+	v1.GET("/projects/:id/domains", s.handleListDomains)
+	v1.POST("/projects/:id/domains", s.handleAddDomain)
+	v1.POST("/projects/:id/domains/:name/verify", s.handleVerifyDomain)
+	v1.PATCH("/projects/:id/domains/:name", s.handlePatchDomain)
+	v1.DELETE("/projects/:id/domains/:name", s.handleRemoveDomain)
 	v1.POST("/projects/:id/deployments", s.handleCreateDeployment)
 	v1.GET("/projects/:id/deployments", s.handleListDeployments)
 	v1.GET("/deployments/:id", s.handleGetDeployment)
@@ -163,6 +183,8 @@ func (s *Handler) routes() *echo.Echo {
 	v1.POST("/users/:id/disable", s.handleDisableUser)
 	v1.POST("/users/:id/enable", s.handleEnableUser)
 	v1.DELETE("/users/:id", s.handleDeleteUser)
+	v1.GET("/system/disk", s.handleDisk)
+	v1.POST("/system/retention", s.handleRunRetention)
 	return e
 }
 

@@ -45,6 +45,8 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.GET("/sign-in", d.handleSignInPage)
 	e.POST("/sign-in", d.handleSignIn)
 	e.POST("/sign-out", d.handleSignOut, auth)
+	e.GET("/setup/:token", d.handleSetupPage)
+	e.POST("/setup/:token", d.handleSetup)
 
 	e.GET("/", d.handleProjects, auth)
 	e.GET("/projects/new", d.handleNewProject, auth)
@@ -57,6 +59,10 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/projects/:id/env/:key/delete", d.handleDeleteEnv, auth)
 	e.POST("/projects/:id/webhook-secret", d.handleRotateWebhookSecret, auth)
 	e.POST("/projects/:id/rollback", d.handleRollback, auth)
+	e.POST("/projects/:id/domains", d.handleAddDomain, auth)
+	e.POST("/projects/:id/domains/:name/verify", d.handleVerifyDomain, auth)
+	e.POST("/projects/:id/domains/:name/redirect", d.handleDomainRedirect, auth)
+	e.POST("/projects/:id/domains/:name/delete", d.handleRemoveDomain, auth)
 
 	e.GET("/deployments/:id", d.handleDeployment, auth)
 	e.GET("/deployments/:id/log.txt", d.handleLogText, auth)
@@ -72,6 +78,9 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 	e.POST("/users/:id/disable", d.handleDisableUser, auth)
 	e.POST("/users/:id/enable", d.handleEnableUser, auth)
 	e.POST("/users/:id/delete", d.handleDeleteUser, auth)
+
+	e.GET("/system", d.handleSystem, auth)
+	e.POST("/system/retention", d.handleRunRetention, auth)
 }
 
 // newDashboard parses the embedded templates. They are part of the binary,
@@ -117,7 +126,7 @@ func (d *dashboard) githubEnabled() bool { return d.s.cfg.GitHub.ClientID != "" 
 // pageView is what every page template receives.
 type pageView struct {
 	Title  string
-	Nav    string // the current section: projects, api-keys or users
+	Nav    string // the current section: projects, api-keys, users or system
 	User   *store.User
 	CSRF   string
 	Notice string // a sentence confirming what just happened
@@ -214,18 +223,23 @@ func formSentence(msg string) string {
 
 // dashboardNotices are the confirmations a redirect can ask for with ?done=.
 var dashboardNotices = map[string]string{
-	"created":      "Project created. Deploy it to get a preview URL.",
-	"saved":        "Settings saved. They apply to the next deployment.",
-	"deleted":      "Project deleted.",
-	"env-saved":    "Variable saved. It applies to the next deployment.",
-	"env-deleted":  "Variable deleted. The change applies to the next deployment.",
-	"cancelled":    "Deployment cancelled.",
-	"promoted":     "Promoted: the production URL now serves this deployment.",
-	"rolled-back":  "Rolled back: the production URL now serves the deployment you chose.",
-	"revoked":      "API key revoked.",
-	"disabled":     "User disabled: their sessions ended and their API keys no longer work.",
-	"enabled":      "User enabled.",
-	"user-deleted": "User deleted, with their projects.",
+	"created":         "Project created. Deploy it to get a preview URL.",
+	"saved":           "Settings saved. They apply to the next deployment.",
+	"deleted":         "Project deleted.",
+	"env-saved":       "Variable saved. It applies to the next deployment.",
+	"env-deleted":     "Variable deleted. The change applies to the next deployment.",
+	"domain-added":    "Domain added. Create the DNS records shown, then verify it.",
+	"domain-verified": "Domain verified: it serves this project's production deployment.",
+	"domain-saved":    "Redirect saved.",
+	"domain-removed":  "Domain removed.",
+	"cancelled":       "Deployment cancelled.",
+	"promoted":        "Promoted: the production URL now serves this deployment.",
+	"rolled-back":     "Rolled back: the production URL now serves the deployment you chose.",
+	"revoked":         "API key revoked.",
+	"disabled":        "User disabled: their sessions ended and their API keys no longer work.",
+	"enabled":         "User enabled.",
+	"user-deleted":    "User deleted, with their projects.",
+	"retention":       "Retention ran; the last run below says what it deleted.",
 }
 
 // seeOther answers a form with 303 See Other to path.

@@ -40,7 +40,7 @@ func (d *dashboard) productionHistory(ctx context.Context, owner string, p *stor
 		}
 		current := e.DeploymentID == p.ProductionDeploymentID
 		rows[i] = historyRow{ProductionEntry: e, Deployment: dep, Current: current,
-			CanRollBack: !current && dep != nil && dep.State == model.StateReady}
+			CanRollBack: !current && dep != nil && dep.State == model.StateReady && dep.ExpiredAt == nil}
 	}
 	return rows, nil
 }

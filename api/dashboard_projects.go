@@ -168,12 +168,15 @@ type projectPage struct {
 	WebhookURL  string            // where GitHub sends deliveries
 	// WebhookSecret is a secret just made, shown this once.
 	WebhookSecret string
+	Domains       []domainRow
+	NewDomain     string // the add form's name, kept when it was refused
 }
 
 // projectExtras are what a project page shows only right after a change.
 type projectExtras struct {
 	Notice        string
 	WebhookSecret string
+	NewDomain     string
 }
 
 type envForm struct{ Key, Target string }
@@ -214,8 +217,16 @@ func (d *dashboard) renderProjectPage(c echo.Context, status int, p *store.Proje
 	if err != nil {
 		return d.fail(c, err)
 	}
+	domains, err := d.domainRows(ctx, owner, p)
+	if err != nil {
+		return d.fail(c, err)
+	}
+	if env.Target == "" {
+		env.Target = model.TargetAll
+	}
 	page := projectPage{
-		Deliveries: deliveries, History: history, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
+		Domains: domains, NewDomain: extras.NewDomain, History: history,
+		Deliveries: deliveries, WebhookURL: d.s.webhookURL(), WebhookSecret: extras.WebhookSecret,
 		Project: p, URL: d.s.previewURL(p.Slug), Env: vars, Settings: settings, NewEnv: env,
 		Targets: []string{model.TargetAll, model.TargetBuild, model.TargetRuntime},
 	}

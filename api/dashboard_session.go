@@ -14,8 +14,12 @@ import (
 
 type signInPage struct {
 	Next        string
-	TokenSignIn bool // an admin token is configured
+	TokenSignIn bool // an admin token is configured, or API keys sign in
+	KeySignIn   bool // no admin token: the form takes API keys
 	GitHub      bool // a GitHub OAuth app is configured
+	// SetupHint tells a visitor on this machine (a loopback connection)
+	// where the setup link is, while berth has no administrator.
+	SetupHint bool
 }
 
 func (d *dashboard) handleSignInPage(c echo.Context) error {
@@ -43,7 +47,8 @@ func (d *dashboard) renderSignIn(c echo.Context, status int, next, errMsg string
 	}
 	return d.render(c, status, "signin", pageView{
 		Title: "Sign in", CSRF: token, Error: errMsg, Notice: notice,
-		Page: signInPage{Next: next, TokenSignIn: d.s.admin != nil, GitHub: d.githubEnabled()},
+		Page: signInPage{Next: next, TokenSignIn: d.s.admin != nil || d.s.keySignIn, KeySignIn: d.s.admin == nil && d.s.keySignIn,
+			GitHub: d.githubEnabled(), SetupHint: d.s.setup.pending(time.Now()) && loopback(c.Request())},
 	})
 }
 
@@ -60,7 +65,7 @@ func (d *dashboard) handleSignIn(c echo.Context) error {
 		return d.renderSignIn(c, http.StatusForbidden, next, "The sign-in form expired; enter the token again.")
 	}
 	token := strings.TrimSpace(c.FormValue("token"))
-	if d.s.admin == nil {
+	if d.s.admin == nil && !d.s.keySignIn {
 		return d.renderSignIn(c, http.StatusUnauthorized, next, "Signing in with a token is not enabled on this server.")
 	}
 	if token == "" {
@@ -70,12 +75,15 @@ func (d *dashboard) handleSignIn(c echo.Context) error {
 	if err != nil {
 		return d.renderSignIn(c, http.StatusTooManyRequests, next, store.ErrorMessage(err))
 	}
-	valid := equalTokens(token, d.s.cfg.AdminToken)
-	ticket.done(!valid)
-	if !valid {
-		return d.renderSignIn(c, http.StatusUnauthorized, next, "That token is not valid; check BERTH_ADMIN_TOKEN on the server.")
+	u, err := d.s.signInUser(c, token)
+	ticket.done(failedCredential(err))
+	if failedCredential(err) {
+		return d.renderSignIn(c, http.StatusUnauthorized, next, "That token is not valid; check BERTH_ADMIN_TOKEN on the server, or the API key.")
 	}
-	if _, err := d.s.StartSession(c, d.s.admin); err != nil {
+	if err != nil {
+		return d.renderSignIn(c, statusOf[store.ErrorCode(err)], next, store.ErrorMessage(err))
+	}
+	if _, err := d.s.StartSession(c, u); err != nil {
 		return d.fail(c, err)
 	}
 	d.s.setCookie(c, signInCookie, "", -1, time.Time{}, http.SameSiteStrictMode)
@@ -87,6 +95,18 @@ func (d *dashboard) handleSignOut(c echo.Context) error {
 		return d.fail(c, err)
 	}
 	return seeOther(c, "/sign-in?done=signed-out")
+}
+
+// signInUser is the user a sign-in token stands for: the admin token's,
+// or an API key's.
+func (s *Handler) signInUser(c echo.Context, token string) (*store.User, error) {
+	if s.admin != nil && equalTokens(token, s.cfg.AdminToken) {
+		return s.admin, nil
+	}
+	if !strings.HasPrefix(token, "berth_") {
+		return nil, store.Errorf(store.EUNAUTHORIZED, "That token is not valid.")
+	}
+	return s.deps.DB.UserByAPIKey(c.Request().Context(), token)
 }
 
 // signedIn reports whether the browser holds a live session.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -104,12 +105,23 @@ func (s *Handler) finishGitHubSignIn(c echo.Context) error {
 	if !s.allowedToSignIn(c, client, gu.GetLogin()) {
 		return store.Errorf(store.EFORBIDDEN, "The GitHub account %s may not sign in to this berth.", gu.GetLogin())
 	}
+	becomesAdmin, err := s.setupBySignIn(c)
+	if err != nil {
+		return err
+	}
 	u, err := s.deps.DB.UpsertGitHubUser(ctx, gu.GetID(), gu.GetLogin(), gu.GetName())
 	if err != nil {
 		return err
 	}
 	if u.DisabledAt != nil {
 		return store.Errorf(store.EFORBIDDEN, "This account is disabled.")
+	}
+	if becomesAdmin {
+		if err := s.deps.DB.MakeAdmin(ctx, u.ID); err != nil {
+			return err
+		}
+		u.IsAdmin = true
+		s.deps.Log.Info("berth has its administrator; the setup link is used up", slog.String("github_login", u.GitHubLogin))
 	}
 	if err := s.deps.DB.SetGitHubToken(ctx, u.ID, s.deps.Secrets.Seal([]byte(tok.AccessToken), model.GitHubTokenAAD(u.ID))); err != nil {
 		return err
@@ -118,6 +130,26 @@ func (s *Handler) finishGitHubSignIn(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusFound, "/")
+}
+
+// setupBySignIn decides, for a berth without an administrator, whether
+// this GitHub sign-in is the one its setup link started (it then makes
+// the administrator); any other is refused until there is one, so the
+// first stranger to sign in does not take the instance.
+func (s *Handler) setupBySignIn(c echo.Context) (bool, error) {
+	if s.cfg.AdminToken != "" {
+		return false, nil
+	}
+	has, err := s.deps.DB.HasAdmin(c.Request().Context())
+	if err != nil || has {
+		return false, err
+	}
+	grant := s.readCookie(c, setupGrantCookie)
+	s.setCookie(c, setupGrantCookie, "", -1, time.Time{}, http.SameSiteLaxMode)
+	if !s.setup.takeGrant(grant, time.Now()) {
+		return false, store.Errorf(store.EFORBIDDEN, "This berth has no administrator yet: open the setup link from berth's log to become it.")
+	}
+	return true, nil
 }
 
 // allowedToSignIn applies BERTH_ALLOWED_GITHUB_USERS / _ORGS; with neither

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/deploys"
+	"github.com/berth-dev/berth/domains"
+	"github.com/berth-dev/berth/internal/dnstest"
 	"github.com/berth-dev/berth/internal/secretbox"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/serving"
@@ -40,8 +43,9 @@ type harness struct {
 	Box       *secretbox.Box
 	Artifacts artifacts.Bucket
 	Deploys   *deploys.Lifecycle
-	Serving   *serving.Handler
 	Server    *api.Handler
+	Serving   *serving.Handler
+	DNS       *dnstest.Server // custom domain checks ask it; berth's address is 127.0.0.1
 	Logs      *testLogWriter
 
 	dbPath string
@@ -86,7 +90,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Serving = sv
 
 	ts := httptest.NewUnstartedServer(nil)
 	_, h.Port, _ = net.SplitHostPort(ts.Listener.Addr().String())
@@ -103,14 +106,18 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		case deploys.Promoted:
 			sv.Invalidate()
 		case deploys.Deleted:
+			sv.Invalidate()
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.deleted = append(h.deleted, c.DeploymentIDs...)
 			sv.Forget(c.DeploymentIDs)
 		}
 	})
+	h.Serving, h.DNS = sv, dnstest.Start(t)
+	doms := domains.New(domains.Config{AppDomain: cfg.AppDomain, DashboardHost: "localhost",
+		PublicIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Resolver: h.DNS.Addr()}, h.DB, sv.Invalidate, log)
 	h.Server, err = api.New(cfg, api.Deps{
-		DB: h.DB, Deploys: h.Deploys, Secrets: h.Box, Log: log,
+		DB: h.DB, Deploys: h.Deploys, Domains: doms, Secrets: h.Box, Log: log,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},
 			{Name: "nats", Ping: h.Queue.Ping},

@@ -278,9 +278,9 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 		WorkDir: "/app",
 		User:    "node",
 		Labels: map[string]string{
-			sandbox.LabelRole:      "server",
-			sandbox.LabelInstance:  s.cfg.Instance,
-			"dev.berth.deployment": d.ID,
+			sandbox.LabelRole:       "server",
+			sandbox.LabelInstance:   s.cfg.Instance,
+			sandbox.LabelDeployment: d.ID,
 		},
 		Limits: s.cfg.Limits,
 		Files:  []sandbox.CopyIn{{Dir: "/app", Tar: tarStream}},

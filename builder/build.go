@@ -72,6 +72,7 @@ func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 		}
 	default:
 		log.Info("build failed", slog.Any("error", err))
+		err = explainStorage(err, p.cfg.WorkDir)
 		em.system("Error: %s", err)
 		p.finish(job, em, queue.Event{State: model.StateError, Error: err.Error()})
 	}
@@ -211,6 +212,8 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	em.system("Output: %s (%s)", out.Dir, out.Type)
 	prefix := model.ArtifactPrefix(job.DeploymentID)
 	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {
+		err = explainStorage(err, p.cfg.WorkDir) // measures the free space before the partial upload goes
+		p.dropPartial(ctx, prefix)
 		return queue.Event{}, err
 	}
 	return queue.Event{State: model.StateReady, OutputType: out.Type, ArtifactKey: prefix}, nil

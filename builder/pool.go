@@ -84,7 +84,7 @@ func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Bucke
 	if cfg.LogMaxBytes <= 0 {
 		cfg.LogMaxBytes = 10 << 20
 	}
-	return &Pool{cfg: cfg, queue: q, sb: sb, store: store, secrets: secrets, log: log,
+	return &Pool{cfg: cfg, queue: q, sb: sb, store: putRecorder{store}, secrets: secrets, log: log,
 		cache:   newBuildCache(cfg.CacheDir, cfg.CacheMaxBytes, sb, log),
 		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{}}
 }

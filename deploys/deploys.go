@@ -60,6 +60,7 @@ type Lifecycle struct {
 	promoteMu sync.Mutex // production moves and observers hear of it in one order
 
 	dispatchMu sync.Mutex // one dispatch pass at a time
+	retention  retention
 }
 
 // New returns a lifecycle; add observers, then Start it.
@@ -93,8 +94,9 @@ func (l *Lifecycle) Start(ctx context.Context) error {
 // wait on them.
 func (l *Lifecycle) CloseStreams() { l.broker.closeAll() }
 
-// Close ends live streams and stops applying events.
+// Close stops retention, ends live streams and stops applying events.
 func (l *Lifecycle) Close() {
+	l.stopRetention()
 	l.broker.closeAll()
 	l.events.stop()
 }

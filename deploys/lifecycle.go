@@ -157,8 +157,10 @@ func (l *Lifecycle) DeleteProject(ctx context.Context, ownerID string, p *store.
 	for _, id := range ids {
 		l.publishCancel(id) // a worker building one stops; for the others it is a no-op
 	}
+	// Observers hear of it even without deployments: the project's custom
+	// domains went with it.
+	l.tell(ctx, Change{Kind: Deleted, ProjectID: p.ID, DeploymentIDs: ids})
 	if len(ids) > 0 {
-		l.tell(ctx, Change{Kind: Deleted, ProjectID: p.ID, DeploymentIDs: ids})
 		l.dispatch(ctx) // its builds' slots are free
 	}
 	return nil

@@ -19,9 +19,12 @@ const (
 	Promoted
 	// Retired: previews of a closed pull request stopped serving.
 	Retired
-	// Deleted: deployments were deleted with their project; their
-	// artifacts and caches may go.
+	// Deleted: a project was deleted with its deployments (maybe none)
+	// and custom domains; their artifacts and caches may go.
 	Deleted
+	// Expired: retention gave deployments up; they are no longer served,
+	// and their artifacts, caches and logs are about to go.
+	Expired
 )
 
 // Change is one thing that happened, as observers hear of it.

@@ -42,6 +42,9 @@ func (l *Lifecycle) Promote(ctx context.Context, d *store.Deployment, pr Promoti
 	if d.State != model.StateReady {
 		return store.Errorf(store.ECONFLICT, "Only a ready deployment can be promoted to production; this one is %s.", d.State)
 	}
+	if d.ExpiredAt != nil {
+		return store.Errorf(store.ECONFLICT, "This deployment was removed by retention: its files are deleted. Redeploy its commit to serve it again.")
+	}
 	p, err := l.project(ctx, d.ProjectID)
 	if err != nil {
 		return err

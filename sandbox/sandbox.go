@@ -22,11 +22,13 @@ import (
 )
 
 // Labels set on every container berth creates. LabelManaged is "true"; LabelRole is "build" or
-// "server"; LabelInstance identifies the berth instance that owns the container.
+// "server"; LabelInstance identifies the berth instance that owns the container; builds and
+// app servers carry their deployment's id as LabelDeployment.
 const (
-	LabelManaged  = "dev.berth.managed"
-	LabelRole     = "dev.berth.role"
-	LabelInstance = "dev.berth.instance"
+	LabelManaged    = "dev.berth.managed"
+	LabelRole       = "dev.berth.role"
+	LabelInstance   = "dev.berth.instance"
+	LabelDeployment = "dev.berth.deployment"
 )
 
 // ErrTimeout is returned (wrapped) by Run when Spec.Timeout elapses; the container is killed.

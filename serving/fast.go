@@ -12,13 +12,13 @@ import (
 // has, with the same header values serveFile sends; everything else
 // (redirects, 404s, server-rendered routes, failures) is left to ServeHTTP.
 func (h *Handler) ServeFast(r *fastpath.Request, resp *fastpath.Response) bool {
-	label, ok := h.label(r.Host)
-	if !ok {
+	key, dom, ok := h.route(r.Host)
+	if !ok || dom != nil && (!dom.Verified() || dom.RedirectTo != "") {
 		return false
 	}
 	ctx := context.Background()
-	d, err := h.hosts.resolve(ctx, label, h.resolve)
-	if err != nil || d.Retired || d.State != model.StateReady {
+	d, err := h.hosts.resolve(ctx, key, h.resolve)
+	if err != nil || d.Retired || d.ExpiredAt != nil || d.State != model.StateReady {
 		return false
 	}
 	s, err := h.files.site(ctx, d.ID, d.ArtifactKey)

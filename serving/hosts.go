@@ -97,7 +97,9 @@ func (c *hostCache) invalidate() {
 
 // Invalidate makes the next request for every host look its deployment up
 // again. Call it when what a host serves changes: a promotion (the project
-// host's production deployment), a retired or deleted deployment.
+// host's production deployment), a retired or deleted deployment, a custom
+// domain added, verified, redirected or removed.
 func (h *Handler) Invalidate() {
+	h.domains.invalidate()
 	h.hosts.invalidate()
 }

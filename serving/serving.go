@@ -40,14 +40,16 @@ const DefaultWriteTimeout = 60 * time.Second
 
 // Handler serves deployment hosts.
 type Handler struct {
-	cfg    Config
-	db     *store.DB
-	store  artifacts.Bucket
-	log    *slog.Logger
-	files  *fileCache
-	hosts  *hostCache
-	apps   *apps.Manager // nil: server-rendered deployments cannot be served
-	domain string        // the apps domain
+	cfg   Config
+	db    *store.DB
+	store artifacts.Bucket
+	log   *slog.Logger
+	files *fileCache
+	hosts *hostCache
+	// domains are the projects' custom domains.
+	domains *domainTable
+	apps    *apps.Manager // nil: server-rendered deployments cannot be served
+	domain  string        // the apps domain
 }
 
 var previewLabel = regexp.MustCompile(`^[0-9a-f]{8}-preview$`)
@@ -63,7 +65,8 @@ func New(cfg Config, db *store.DB, st artifacts.Bucket, apps *apps.Manager, log 
 		return nil, err
 	}
 	return &Handler{cfg: cfg, db: db, store: st, log: log, files: files, hosts: newHostCache(hostTTL), apps: apps,
-		domain: strings.ToLower(cfg.AppDomain)}, nil
+		domains: newDomainTable(db, log),
+		domain:  strings.ToLower(cfg.AppDomain)}, nil
 }
 
 // StripPort returns host without a port, lowercased.
@@ -75,13 +78,27 @@ func StripPort(host string) string {
 }
 
 // Match reports whether host (as in a Host header) is a deployment host:
-// the apps domain or a name under it. Every other host (such as
-// 127.0.0.1, or the dashboard's own) belongs to the API and dashboard, and
-// so does the bare apps domain with ApexIsDashboard (localhost on a
-// laptop).
+// the apps domain or a name under it, or a project's custom domain
+// (verified or not: an unverified one answers a 404 page, never the
+// dashboard). Every other host (such as 127.0.0.1, or the dashboard's own)
+// belongs to the API and dashboard, and so does the bare apps domain with
+// ApexIsDashboard (localhost on a laptop).
 func (h *Handler) Match(host string) bool {
-	_, ok := h.label(host)
+	_, _, ok := h.route(host)
 	return ok
+}
+
+// route returns the host cache's key for host (a label under the apps
+// domain, or a custom domain's project) and, for a custom domain, the
+// domain; false when host is not a deployment host.
+func (h *Handler) route(host string) (string, *store.Domain, bool) {
+	if label, ok := h.label(host); ok {
+		return label, nil, true
+	}
+	if d := h.domains.get(StripPort(host)); d != nil {
+		return domainKey(d), d, true
+	}
+	return "", nil, false
 }
 
 // label is the part of host before the apps domain; "" for the bare apps
@@ -97,8 +114,11 @@ func (h *Handler) label(host string) (string, bool) {
 
 // ServeHTTP resolves the host to a deployment and serves it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	label, _ := h.label(r.Host)
-	d, err := h.hosts.resolve(r.Context(), label, h.resolve)
+	key, dom, _ := h.route(r.Host)
+	if dom != nil && h.serveDomain(w, r, dom) {
+		return
+	}
+	d, err := h.hosts.resolve(r.Context(), key, h.resolve)
 	if err != nil {
 		if store.ErrorCode(err) != store.ENOTFOUND {
 			h.log.Error("resolve host", slog.String("host", r.Host), slog.Any("error", err))
@@ -106,6 +126,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		page.Write(w, r, http.StatusNotFound, "Nothing deployed here", "No deployment answers at "+StripPort(r.Host)+".")
+		return
+	}
+	if d.ExpiredAt != nil {
+		page.Write(w, r, http.StatusGone, "This deployment was removed by retention",
+			"It is older than what this server keeps, so its files were deleted. Newer deployments of the project are still served.")
 		return
 	}
 	if d.Retired {
@@ -133,9 +158,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // resolve maps a host label to a deployment: "<8 hex>-preview" is one
-// deployment; any other label is a project slug, meaning its production
-// deployment.
+// deployment; "=<project id>" (a custom domain) and any other label (a
+// project slug) mean the project's production deployment.
 func (h *Handler) resolve(ctx context.Context, label string) (*store.Deployment, error) {
+	if projectID, ok := strings.CutPrefix(label, "="); ok {
+		return h.db.ProductionDeploymentOf(ctx, projectID)
+	}
 	if label == "" || strings.Contains(label, ".") {
 		return nil, store.Errorf(store.ENOTFOUND, "not found")
 	}

@@ -46,23 +46,27 @@ type Deployment struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	BuildStartedAt  *time.Time `json:"build_started_at"`
 	BuildFinishedAt *time.Time `json:"build_finished_at"`
+	// ExpiredAt is when retention deleted the deployment's artifacts and
+	// logs; the row stays for history and is never served again.
+	ExpiredAt *time.Time `json:"expired_at,omitempty"`
 }
 
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
-	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at,
+	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at, expired_at,
 	promotion_error`
 
 func scanDeployment(row row) (*Deployment, error) {
 	var d Deployment
 	var created int64
-	var started, finished sql.NullInt64
+	var started, finished, expired sql.NullInt64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
-		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished,
+		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished, &expired,
 		&d.PromotionError)
 	if err != nil {
 		return nil, err
 	}
 	d.CreatedAt, d.BuildStartedAt, d.BuildFinishedAt = fromMillis(created), nullTime(started), nullTime(finished)
+	d.ExpiredAt = nullTime(expired)
 	return &d, nil
 }
 

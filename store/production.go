@@ -51,7 +51,7 @@ func (db *DB) SetProductionDeployment(ctx context.Context, projectID, deployment
 	}
 	now := millis(db.Now())
 	res, err := tx.ExecContext(ctx, `UPDATE projects SET production_deployment_id = ?, updated_at = ?
-		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready')`,
+		WHERE id = ? AND EXISTS (SELECT 1 FROM deployments WHERE id = ? AND project_id = ? AND state = 'ready' AND expired_at IS NULL)`,
 		deploymentID, now, projectID, deploymentID, projectID)
 	if err != nil {
 		return false, fmt.Errorf("promote deployment: %w", err)
@@ -116,7 +116,7 @@ func (db *DB) PreviousProduction(ctx context.Context, ownerID, projectID string)
 	err := db.read.QueryRowContext(ctx, `SELECT h.deployment_id FROM production_history h
 		JOIN projects p ON p.id = h.project_id
 		JOIN deployments d ON d.id = h.deployment_id AND d.project_id = h.project_id
-		WHERE h.project_id = ? AND p.owner_id = ? AND d.state = 'ready'
+		WHERE h.project_id = ? AND p.owner_id = ? AND d.state = 'ready' AND d.expired_at IS NULL
 			AND h.deployment_id != COALESCE(p.production_deployment_id, '')
 		ORDER BY h.from_at DESC, h.rowid DESC LIMIT 1`, projectID, ownerID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -126,4 +126,16 @@ func (db *DB) PreviousProduction(ctx context.Context, ownerID, projectID string)
 		return "", fmt.Errorf("query previous production: %w", err)
 	}
 	return id, nil
+}
+
+// PromotedSince lists the deployments of projectID that were production at
+// some time since since: the production history's spans that had not ended
+// by then. Retention keeps them.
+func (db *DB) PromotedSince(ctx context.Context, projectID string, since time.Time) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT deployment_id FROM production_history
+		WHERE project_id = ? AND (to_at IS NULL OR to_at >= ?)`, projectID, millis(since))
+	if err != nil {
+		return nil, fmt.Errorf("list recent production deployments: %w", err)
+	}
+	return scanIDs(rows)
 }

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/model"
 )
@@ -133,5 +135,33 @@ func TestHealthPath(t *testing.T) {
 	}
 	if got, _ := db.Project(t.Context(), u.ID, p.ID); got.HealthPath != good {
 		t.Errorf("stored health path %q", got.HealthPath)
+	}
+}
+
+// TestPromotedSince names the deployments that were production at some
+// time since a moment: retention keeps them.
+func TestPromotedSince(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	u := mustUser(t, db, "alice")
+	p := mustProject(t, db, u.ID, "app")
+	a, b, c := mustReady(t, db, p.ID), mustReady(t, db, p.ID), mustReady(t, db, p.ID)
+	now := time.Now()
+	db.Now = func() time.Time { return now.Add(-48 * time.Hour) }
+	db.SetProductionDeployment(ctx, p.ID, a.ID, u.ID, "")
+	db.Now = func() time.Time { return now.Add(-24 * time.Hour) }
+	db.SetProductionDeployment(ctx, p.ID, b.ID, u.ID, "") // a served until a day ago
+	db.Now = func() time.Time { return now }
+	db.SetProductionDeployment(ctx, p.ID, c.ID, u.ID, "") // b served until now
+	for _, tc := range []struct {
+		since time.Duration
+		want  []string
+	}{{time.Hour, []string{b.ID, c.ID}}, {36 * time.Hour, []string{a.ID, b.ID, c.ID}}} {
+		got, err := db.PromotedSince(ctx, p.ID, now.Add(-tc.since))
+		slices.Sort(got)
+		slices.Sort(tc.want)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("promoted in the last %s: %v, %v; want %v", tc.since, got, err, tc.want)
+		}
 	}
 }
