@@ -15,7 +15,8 @@ const (
 	Queued ChangeKind = iota + 1
 	// Applied: a state transition was stored.
 	Applied
-	// Promoted: a project's production deployment moved.
+	// Promoted: a project's production deployment moved. Observers hear it
+	// before Promote returns: what serves the project host must change then.
 	Promoted
 	// Retired: previews of a closed pull request stopped serving.
 	Retired
