@@ -105,9 +105,20 @@ func buildBerthImage(t *testing.T) (string, error) {
 	return tag, nil
 }
 
-// contextKey hashes what the build reads: every file git would commit in root (tracked or
-// not ignored), and the IDs of the base images.
+// contextKey hashes what the build reads: the Dockerfile, .dockerignore, every file git
+// would commit in root (tracked or not ignored) that .dockerignore keeps in the context, and
+// the IDs of the base images.
 func contextKey(root string, images ...string) (string, error) {
+	ignore, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		return "", err
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(ignore), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, strings.Trim(l, "/"))
+		}
+	}
 	h := sha256.New()
 	for _, img := range images {
 		id, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", img).Output()
@@ -123,6 +134,9 @@ func contextKey(root string, images ...string) (string, error) {
 		return "", fmt.Errorf("git ls-files: %w", err)
 	}
 	for _, name := range strings.Split(strings.TrimRight(string(names), "\x00"), "\x00") {
+		if name != "Dockerfile" && name != ".dockerignore" && dockerIgnored(name, patterns) {
+			continue
+		}
 		f, err := os.Open(filepath.Join(root, name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // deleted in the work tree
@@ -138,6 +152,29 @@ func contextKey(root string, images ...string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// dockerIgnored reports whether one of the .dockerignore patterns (of the simple forms that
+// file uses: a name, a directory, a glob, **/glob) leaves name out of the build context. It
+// errs on the side of keeping a file: a file kept in the key needlessly only costs a build.
+func dockerIgnored(name string, patterns []string) bool {
+	for _, p := range patterns {
+		if rest, ok := strings.CutPrefix(p, "**/"); ok {
+			for _, part := range strings.Split(name, "/") {
+				if m, _ := filepath.Match(rest, part); m {
+					return true
+				}
+			}
+			continue
+		}
+		if name == p || strings.HasPrefix(name, p+"/") {
+			return true
+		}
+		if m, _ := filepath.Match(p, name); m {
+			return true
+		}
+	}
+	return false
 }
 
 // docker runs the docker CLI and returns its trimmed output, failing the test on an error.
