@@ -74,24 +74,30 @@ func TestDockerImage(t *testing.T) {
 		}
 	})
 
-	run()
-	logs := docker(t, "logs", name)
-	m := chainsRe.FindStringSubmatch(logs)
-	if m == nil {
-		t.Fatalf("berth in the container did not fence its network:\n%s", logs)
+	// stop stops the container and checks that berth exited cleanly and took its firewall
+	// rules off the host.
+	stop := func() {
+		t.Helper()
+		m := chainsRe.FindStringSubmatch(docker(t, "logs", name))
+		if m == nil {
+			t.Fatalf("berth in the container did not fence its network")
+		}
+		docker(t, "stop", "-t", "30", name)
+		if code := docker(t, "inspect", "--format", "{{.State.ExitCode}}", name); code != "0" {
+			t.Errorf("berth exited with status %s on docker stop", code)
+		}
+		for _, bin := range []string{"iptables", "ip6tables"} {
+			if out, err := exec.Command(bin, "-w", "10", "-S", m[1]+"-FWD").CombinedOutput(); err == nil {
+				t.Errorf("%s chain %s-FWD still exists after berth stopped:\n%s", bin, m[1], out)
+			}
+		}
+		docker(t, "rm", name)
 	}
+
+	run()
 	b := &berthProc{t: t, addr: addr, client: &http.Client{Timeout: 60 * time.Second}}
 	d := deployVite(t, b)
-
-	// A clean stop: exit status 0 and the firewall chains removed from the host.
-	docker(t, "stop", "-t", "30", name)
-	if code := docker(t, "inspect", "--format", "{{.State.ExitCode}}", name); code != "0" {
-		t.Errorf("berth exited with status %s on docker stop", code)
-	}
-	if out, err := exec.Command("iptables", "-w", "10", "-S", m[1]+"-FWD").CombinedOutput(); err == nil {
-		t.Errorf("chain %s-FWD still exists after berth stopped:\n%s", m[1], out)
-	}
-	docker(t, "rm", name)
+	stop()
 
 	// The data lives in the volume: a new container serves the same deployment.
 	run()
@@ -99,6 +105,7 @@ func TestDockerImage(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `<div id="app">`) {
 		t.Fatalf("preview after a new container on the same volume: %d\n%s", res.StatusCode, body)
 	}
+	stop()
 }
 
 // containerAlive returns an error with the container's log when it is no longer running.
