@@ -117,3 +117,57 @@ func containerAlive(name string) error {
 	logs, _ := exec.Command("docker", "logs", name).CombinedOutput()
 	return fmt.Errorf("container %s is not running:\n%s", name, logs)
 }
+
+// TestDockerImageUnprivileged runs the image the other way the README gives: as the berth user
+// with the Docker socket's group, on a bridge network with a published port, without NET_ADMIN
+// and so with BERTH_NETWORK_ISOLATION=off. berth must reach the Docker engine (it creates its
+// network), write its data to the volume, and answer the API through the published port.
+func TestDockerImageUnprivileged(t *testing.T) {
+	image := berthImage(t)
+	name := "berth-e2e-install-user-" + strings.ToLower(store.NewID(4))
+	volume := name + "-data"
+	docker(t, "volume", "create", "--label", "berth.e2e="+name, volume)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Logf("berth container log:\n%s", out)
+		}
+		exec.Command("docker", "stop", "-t", "30", name).Run()
+		exec.Command("docker", "rm", "-f", name).Run()
+		exec.Command("docker", "volume", "rm", "-f", volume).Run()
+		exec.Command("docker", "network", "rm", name).Run()
+	})
+	gid := docker(t, "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock", "--entrypoint", "stat", image, "-c", "%g", "/var/run/docker.sock")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	docker(t, "run", "-d", "--name", name, "--label", "berth.e2e="+name,
+		"--user", "berth", "--group-add", gid,
+		"-p", addr+":8080",
+		"-v", "/var/run/docker.sock:/var/run/docker.sock",
+		"-v", volume+":/data",
+		"-e", "BERTH_ADMIN_TOKEN="+adminToken,
+		"-e", "BERTH_NETWORK="+name,
+		"-e", "BERTH_NETWORK_ISOLATION=off",
+		image)
+	waitHTTP(t, "http://"+addr+"/", 60*time.Second, func() error { return containerAlive(name) })
+
+	if uid := docker(t, "exec", name, "id", "-u"); uid != "10001" {
+		t.Errorf("berth runs as uid %s, want the berth user's 10001", uid)
+	}
+	if out := docker(t, "network", "inspect", "--format", "{{.Name}}", name); out != name {
+		t.Errorf("berth did not create its network through the socket: %q", out)
+	}
+	b := &berthProc{t: t, addr: addr, client: &http.Client{Timeout: 60 * time.Second}}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if code := b.api(http.MethodPost, "/v1/projects", map[string]string{"name": "site", "git_url": "https://example.com/site.git"}, &p); code != http.StatusCreated || p.ID == "" {
+		t.Fatalf("create a project (written to SQLite in the volume): status %d", code)
+	}
+	if out := docker(t, "exec", name, "ls", "-ln", "/data"); !strings.Contains(out, "10001") {
+		t.Errorf("the data dir's files are not the berth user's:\n%s", out)
+	}
+	docker(t, "stop", "-t", "30", name)
+	if code := docker(t, "inspect", "--format", "{{.State.ExitCode}}", name); code != "0" {
+		t.Errorf("berth exited with status %s on docker stop", code)
+	}
+}
