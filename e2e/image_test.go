@@ -102,7 +102,34 @@ func buildBerthImage(t *testing.T) (string, error) {
 		return "", fmt.Errorf("docker build: %v\n%s", err, out.String())
 	}
 	t.Logf("built %s from the Dockerfile in %s", tag, time.Since(start).Round(time.Second))
+	pruneImages(t, tag)
 	return tag, nil
+}
+
+// pruneImages removes the images of older trees, built more than a day ago: long enough that
+// no run of the suite beside this one still uses them. An image a container uses stays (no
+// force).
+func pruneImages(t *testing.T, keep string) {
+	out, err := exec.Command("docker", "image", "ls", "--filter", "reference="+imageRepo, "--format", "{{.Repository}}:{{.Tag}}").Output()
+	if err != nil {
+		return
+	}
+	for _, tag := range strings.Fields(string(out)) {
+		if tag == keep {
+			continue
+		}
+		created, err := exec.Command("docker", "image", "inspect", "--format", "{{.Created}}", tag).Output()
+		if err != nil {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(created)))
+		if err != nil || time.Since(at) < 24*time.Hour {
+			continue
+		}
+		if exec.Command("docker", "rmi", tag).Run() == nil {
+			t.Logf("removed %s, built %s", tag, at.Format(time.RFC3339))
+		}
+	}
 }
 
 // contextKey hashes what the build reads: the Dockerfile, .dockerignore, every file git
