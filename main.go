@@ -67,7 +67,11 @@ func serve(args []string) error {
 		m.Close()
 		return err
 	}
-	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
+	running := []any{slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version)}
+	if a := m.HTTPSAddr(); a != "" {
+		running = append(running, slog.String("https_addr", a))
+	}
+	log.Info("berth is running", running...)
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down")
