@@ -146,7 +146,7 @@ func (m *Manager) startACME(ctx context.Context) error {
 		AltTLSALPNPort: cfg.HTTPSPort,
 		Logger:         zl,
 	})
-	magic.Issuers = []certmagic.Issuer{&limitedIssuer{ACMEIssuer: m.acme, orders: m.orders, log: m.log}}
+	magic.Issuers = []certmagic.Issuer{&limitedIssuer{acmeIssuer: m.acme, orders: m.orders, log: m.log}}
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {

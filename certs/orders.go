@@ -16,9 +16,18 @@ import (
 // server out. Certificates already stored are loaded without an order and
 // pass no limit; a refused order is retried by certmagic later.
 type limitedIssuer struct {
-	*certmagic.ACMEIssuer // PreCheck, GetRenewalInfo, Revoke, IssuerKey
-	orders                *rate.Limiter
-	log                   *slog.Logger
+	acmeIssuer
+	orders *rate.Limiter
+	log    *slog.Logger
+}
+
+// acmeIssuer is what certmagic uses of an *certmagic.ACMEIssuer: a wrapper
+// must pass all of it on (renewal information, revocation, pre-checks).
+type acmeIssuer interface {
+	certmagic.Issuer
+	certmagic.PreChecker
+	certmagic.Revoker
+	certmagic.RenewalInfoGetter
 }
 
 // errTooManyOrders refuses an order past the rate limit.
@@ -31,7 +40,7 @@ func (l *limitedIssuer) Issue(ctx context.Context, csr *x509.CertificateRequest)
 		return nil, errTooManyOrders
 	}
 	l.log.InfoContext(ctx, "ordering certificate", slog.Any("names", csr.DNSNames))
-	c, err := l.ACMEIssuer.Issue(ctx, csr)
+	c, err := l.acmeIssuer.Issue(ctx, csr)
 	if err != nil {
 		return nil, err
 	}
