@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -37,8 +38,8 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	args := append(append([]any{}, c.attrs...), attrs(fields)...)
-	if e.LoggerName != "" {
-		args = append(args, slog.String("component", "certmagic."+e.LoggerName))
+	if name := strings.Trim(e.LoggerName, "."); name != "" {
+		args = append(args, slog.String("component", "certmagic."+name))
 	}
 	c.log.Log(context.Background(), slogLevel(e.Level), e.Message, args...)
 	return nil
