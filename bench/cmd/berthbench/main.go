@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 8, "back-to-back berth/baseline wrk pairs per throughput measure")
 	flag.IntVar(&o.buildRounds, "build-rounds", 3, "rounds of the build benchmarks")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one wrk run")
-	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,sse,build,ssr,cold (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold (default all)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.StringVar(&o.mdOut, "markdown", "", "write the table as Markdown to this file")
 	flag.Parse()
@@ -113,6 +113,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		fn   func(context.Context) error
 	}{
 		{"static", b.static},
+		{"https", b.https},
 		{"sse", b.sse},
 		{"build", b.builds},
 		{"ssr", b.ssr},

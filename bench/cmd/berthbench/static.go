@@ -32,7 +32,7 @@ func (b *bench) static(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ng, err := startNginx(b.o.work, site)
+	ng, err := startNginx(b.o.work, site, nil)
 	if err != nil {
 		return err
 	}
@@ -220,8 +220,8 @@ type nginx struct {
 
 // startNginx serves root on a free loopback port with a production-style
 // configuration: a worker per core, sendfile, keep-alive, no access log
-// (berth keeps none per request either).
-func startNginx(work, root string) (*nginx, error) {
+// (berth keeps none per request either); with tc, over HTTPS with HTTP/2.
+func startNginx(work, root string, tc *tlsFiles) (*nginx, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -249,11 +249,11 @@ http {
   uwsgi_temp_path %[1]s/tmp/uwsgi;
   scgi_temp_path %[1]s/tmp/scgi;
   server {
-    listen 127.0.0.1:%[2]d;
+    listen 127.0.0.1:%[2]d%[4]s;
     root %[3]s;
   }
 }
-`, dir, port, root)
+`, dir, port, root, nginxTLS(tc))
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
