@@ -318,3 +318,40 @@ func parsePEMCert(data []byte) (*x509.Certificate, error) {
 	}
 	return x509.ParseCertificate(block.Bytes)
 }
+
+// TestHTTPSOverHTTP01 makes Pebble validate TLS-ALPN-01 on a port where
+// nothing listens, so that certificates can only come through HTTP-01 on
+// berth's plain-HTTP listener (ACME clients pick a challenge type at
+// random, and TestAutomaticHTTPS may use either): the dashboard's host
+// gets its certificate all the same.
+func TestHTTPSOverHTTP01(t *testing.T) {
+	requireEnv(t, "BERTH_TEST_PEBBLE", "BERTH_TEST_CHALLTESTSRV", "BERTH_TEST_PEBBLE_DIR")
+	httpPort, httpsPort, nowhere := freePort(t), freePort(t), freePort(t)
+	pb := startPebble(t, httpPort, nowhere)
+	b := startBerth(t, t.TempDir(),
+		fmt.Sprintf("BERTH_ADDR=127.0.0.1:%d", httpPort),
+		fmt.Sprintf("BERTH_HTTPS_ADDR=127.0.0.1:%d", httpsPort),
+		"BERTH_TLS=auto",
+		"BERTH_ACME_DIRECTORY="+pb.directory,
+		"BERTH_ACME_CA_ROOT="+filepath.Join(os.Getenv("BERTH_TEST_PEBBLE_DIR"), "test/certs/pebble.minica.pem"),
+		"BERTH_APP_DOMAIN=apps.test",
+		fmt.Sprintf("BERTH_PUBLIC_URL=https://berth.dash.test:%d", httpsPort),
+	)
+	c := loopbackClient(pb.roots)
+	url := fmt.Sprintf("https://berth.dash.test:%d/healthz", httpsPort)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, body, err := get(c, url)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v %v %q\nberth:\n%s\nPebble:\n%s", url, err, resp, body, b.logText(), pb.logText())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	want := fmt.Sprintf("Attempting to validate w/ HTTP: http://berth.dash.test:%d/.well-known/acme-challenge/", httpPort)
+	if !strings.Contains(pb.logText(), want) {
+		t.Fatalf("Pebble never validated over HTTP-01 (%q):\n%s", want, pb.logText())
+	}
+}
