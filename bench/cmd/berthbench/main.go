@@ -35,8 +35,8 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == bareFlag {
-		if err := serveBare(os.Args[2], os.Args[3]); err != nil {
+	if len(os.Args) >= 4 && os.Args[1] == bareFlag {
+		if err := serveBare(os.Args[2], os.Args[3], os.Args[4:]...); err != nil {
 			fmt.Fprintln(os.Stderr, "berthbench:", err)
 			os.Exit(2)
 		}
