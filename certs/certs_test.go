@@ -285,3 +285,38 @@ func TestHTTPHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorWildcardInAutoMode: beside ACME, the operator's wildcard
+// certificate answers the names it covers, with no ACME request.
+func TestOperatorWildcardInAutoMode(t *testing.T) {
+	var requests atomic.Int32
+	ca := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer ca.Close()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "ca.pem")
+	os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw}), 0o600)
+	certFile, keyFile, wildcard := selfSigned(t, dir, "*.apps.test")
+	m, err := New(context.Background(), Config{Mode: Auto, Directory: ca.URL + "/directory", CARoot: root, Dir: filepath.Join(dir, "certs"),
+		CertFile: certFile, KeyFile: keyFile, Knows: func(context.Context, string) bool { return true }}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	addr := serveTLS(t, m)
+	roots := x509.NewCertPool()
+	roots.AddCert(wildcard)
+	resp, err := client(addr, roots).Get("https://0123abcd-preview.apps.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" || resp.TLS.PeerCertificates[0].SerialNumber.Cmp(wildcard.SerialNumber) != 0 {
+		t.Fatalf("preview host: %s with certificate %s, want HTTP/2.0 with the operator's", resp.Proto, resp.TLS.PeerCertificates[0].SerialNumber)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("a name the operator's certificate covers made %d ACME requests", n)
+	}
+}
