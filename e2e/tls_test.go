@@ -33,7 +33,8 @@ func TestAutomaticHTTPS(t *testing.T) {
 	httpPort, httpsPort := freePort(t), freePort(t)
 	pb := startPebble(t, httpPort, httpsPort)
 
-	b := startBerth(t, t.TempDir(),
+	dataDir := t.TempDir()
+	b := startBerth(t, dataDir,
 		"BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"),
 		fmt.Sprintf("BERTH_ADDR=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("BERTH_HTTPS_ADDR=127.0.0.1:%d", httpsPort),
@@ -97,6 +98,9 @@ func TestAutomaticHTTPS(t *testing.T) {
 		t.Errorf("no HSTS on %s: %v", site, resp.Header)
 	}
 	firstSerial := resp.TLS.PeerCertificates[0].SerialNumber
+	if stored, _ := filepath.Glob(filepath.Join(dataDir, "certs", "certificates", "*", site, site+".crt")); len(stored) != 1 {
+		t.Errorf("the certificate of %s is not stored under the data dir: %v", site, stored)
+	}
 
 	t.Run("dashboard over HTTPS", func(t *testing.T) {
 		resp, body, err := get(c, https("berth.dash.test", "/healthz"))
