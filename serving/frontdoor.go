@@ -68,8 +68,8 @@ func Open(l net.Listener, h *Handler, fallback http.Handler, log *slog.Logger) *
 // OpenTLS serves HTTPS on l with tc, every connection through net/http:
 // HTTP/2 when the client offers it (tc's NextProtos list "h2"), HTTP/1.1
 // otherwise. handler answers every request (Router, behind what HTTPS
-// adds). The fast path reads plain text only; over TLS the cost of the
-// encryption dwarfs what it saves.
+// adds). The fast path reads plain-text HTTP/1.1 only and is not used:
+// HTTP/2 needs net/http's server, and so does the TLS handshake.
 func OpenTLS(l net.Listener, tc *tls.Config, handler http.Handler, maxConns int, log *slog.Logger) *FrontDoor {
 	if maxConns > 0 {
 		// Under TLS, so that net/http is handed *tls.Conn, which it
@@ -89,6 +89,7 @@ func OpenPlain(l net.Listener, handler http.Handler, maxConns int, log *slog.Log
 	return serve(l, handler, log)
 }
 
+// serve is a front door of net/http alone.
 func serve(l net.Listener, handler http.Handler, log *slog.Logger) *FrontDoor {
 	f := &FrontDoor{log: log, http: &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}}
 	go func() {
