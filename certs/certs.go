@@ -184,6 +184,11 @@ var errUnknownHost = errors.New("berth serves nothing at this name")
 // looked at and before any order.
 func (m *Manager) decide(ctx context.Context, name string) error {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if !nameable(name) {
+		// localhost names (a laptop's apps domain) and addresses: no CA
+		// validates them, so an order would only fail.
+		return errors.New("no certificate can be ordered for this name")
+	}
 	if m.operator != nil && m.operator.VerifyHostname(name) == nil {
 		// The operator's certificate covers it (it is in memory, so this
 		// is reached only if it expired): no order for it either.

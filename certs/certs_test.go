@@ -143,7 +143,7 @@ func TestManualRefusesAMissingCertificate(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	certFile, keyFile, _ := selfSigned(t, t.TempDir(), "*.apps.test")
-	known := map[string]bool{"site.apps.test": true, "0123abcd-preview.apps.test": true}
+	known := map[string]bool{"site.apps.test": true, "0123abcd-preview.apps.test": true, "site.localhost": true, "127.0.0.1": true}
 	m, err := New(context.Background(), Config{Mode: Auto, Directory: "https://127.0.0.1:1/directory", Dir: t.TempDir(),
 		CertFile: certFile, KeyFile: keyFile, Dashboard: "berth.dash.test",
 		Knows: func(_ context.Context, host string) bool { return known[host] }}, quietLog())
@@ -161,6 +161,8 @@ func TestDecide(t *testing.T) {
 		{"0123abcd-preview.apps.test", false}, // and this one
 		{"unknown.apps.test", false},
 		{"evil.example.com", false},
+		{"site.localhost", false}, // known, but no CA validates a localhost name
+		{"127.0.0.1", false},
 		{"", false},
 	} {
 		if err := m.decide(context.Background(), tt.name); (err == nil) != tt.ok {
