@@ -60,9 +60,10 @@ type Config struct {
 }
 
 // The default bound of certificate orders: a burst of 10, then one every
-// 6 seconds, far inside Let's Encrypt's limits of 300 orders per 3 hours.
+// 40 seconds, so at most 280 in 3 hours, inside Let's Encrypt's limit of
+// 300 new orders per account in 3 hours.
 const (
-	DefaultOrderRate  = rate.Limit(1.0 / 6)
+	DefaultOrderRate  = rate.Limit(1.0 / 40)
 	DefaultOrderBurst = 10
 )
 
