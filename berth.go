@@ -50,7 +50,7 @@ type Main struct {
 	tlsListener net.Listener
 	certs       *certs.Manager
 	secure      *serving.FrontDoor
-	publicURL string
+	publicURL   string
 
 	// Background clean-up work (deleting a project's artifacts) runs on
 	// bgCtx; Close cancels it and waits.
