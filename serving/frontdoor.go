@@ -89,9 +89,12 @@ func OpenPlain(l net.Listener, handler http.Handler, maxConns int, log *slog.Log
 	return serve(l, handler, log)
 }
 
-// serve is a front door of net/http alone.
+// serve is a front door of net/http alone. Its connection errors (a
+// scanner's handshake for a name berth has no certificate for, every few
+// seconds on a public address) are logged at debug level.
 func serve(l net.Listener, handler http.Handler, log *slog.Logger) *FrontDoor {
-	f := &FrontDoor{log: log, http: &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}}
+	f := &FrontDoor{log: log, http: &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
 	go func() {
 		if err := f.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", slog.Any("error", err))
