@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/apps"
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/builder"
+	"github.com/berth-dev/berth/certs"
 	"github.com/berth-dev/berth/deploys"
 	"github.com/berth-dev/berth/domains"
 	"github.com/berth-dev/berth/internal/secretbox"
@@ -45,8 +47,13 @@ type Main struct {
 	api       *api.Handler
 	listener  net.Listener
 	front     *serving.FrontDoor
-	publicURL string
 	instance  string // labels this data directory's containers
+	// With HTTPS on: its listener, certificates and front door; front
+	// then only redirects (and answers ACME challenges).
+	tlsListener net.Listener
+	certs       *certs.Manager
+	secure      *serving.FrontDoor
+	publicURL   string
 
 	// Background clean-up work (deleting a project's artifacts) runs on
 	// bgCtx; Close cancels it and waits.
@@ -67,6 +74,14 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // SetupURL is the one-time link that makes the administrator of a berth
 // without one, "" when it has one.
 func (m *Main) SetupURL() string { return m.api.SetupURL() }
+
+// HTTPSAddr is the address the HTTPS listener is bound to, "" with HTTPS off.
+func (m *Main) HTTPSAddr() string {
+	if m.tlsListener == nil {
+		return ""
+	}
+	return m.tlsListener.Addr().String()
+}
 
 // PublicURL is the base URL printed for the dashboard and API.
 func (m *Main) PublicURL() string { return m.publicURL }
@@ -167,10 +182,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.TLS != certs.Off {
+		if m.tlsListener, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPSAddr, err)
+		}
+	}
 	m.publicURL = cfg.PublicURL
 	if m.publicURL == "" {
-		_, port, _ := net.SplitHostPort(m.listener.Addr().String())
-		m.publicURL = "http://" + cfg.AppDomain + ":" + port
+		m.publicURL = defaultPublicURL(cfg.AppDomain, m.listener, m.tlsListener)
 	}
 	m.publicURL = strings.TrimSuffix(m.publicURL, "/")
 	// LoadConfig allowed the dashboard on the apps domain only on a laptop:
@@ -218,11 +237,64 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.deploys.StartRetention(deploys.RetentionConfig{Interval: cfg.RetentionInterval, Keep: cfg.KeepDeployments,
 		PromotedWithin: time.Duration(cfg.KeepPromotedDays) * 24 * time.Hour, Promotions: m.db, Reclaim: m.reclaim})
-	m.front = serving.Open(m.listener, m.serving, m.api, m.log)
 	if cfg.BackupTarget != "" {
 		m.startBackups()
 	}
+	if m.tlsListener == nil {
+		m.front = serving.Open(m.listener, m.serving, m.api, m.log)
+		return nil
+	}
+	if m.certs, err = m.startCerts(ctx); err != nil {
+		return err
+	}
+	router := serving.Router(m.serving, m.api)
+	m.front = serving.OpenPlain(m.listener, m.certs.HTTPHandler(router), cfg.MaxConns, m.log)
+	m.secure = serving.OpenTLS(m.tlsListener, m.certs.TLSConfig(), certs.HSTS(router), cfg.MaxConns, m.log)
 	return nil
+}
+
+// startCerts prepares the HTTPS listener's certificates: in auto mode,
+// ordered on demand for the dashboard's host and the hosts berth serves.
+func (m *Main) startCerts(ctx context.Context) (*certs.Manager, error) {
+	cfg := m.cfg
+	host, httpPort := splitAddr(m.listener.Addr())
+	_, httpsPort := splitAddr(m.tlsListener.Addr())
+	dashboard := ""
+	if u, err := url.Parse(m.publicURL); err == nil {
+		dashboard = strings.ToLower(u.Hostname())
+	}
+	return certs.New(ctx, certs.Config{
+		Mode: cfg.TLS, Email: cfg.ACMEEmail, Directory: cfg.ACMEDirectory, CARoot: cfg.ACMECARoot,
+		CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, Dir: filepath.Join(cfg.DataDir, "certs"),
+		Dashboard: dashboard, Knows: m.serving.Knows,
+		ListenHost: host, HTTPPort: httpPort, HTTPSPort: httpsPort,
+	}, m.log)
+}
+
+// splitAddr is a bound address's host ("" for every interface) and port.
+func splitAddr(a net.Addr) (string, int) {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "", 0
+	}
+	if t.IP.IsUnspecified() {
+		return "", t.Port
+	}
+	return t.IP.String(), t.Port
+}
+
+// defaultPublicURL is the dashboard's URL when none is configured: the
+// apps domain, over HTTPS when it is on.
+func defaultPublicURL(appDomain string, plain, secure net.Listener) string {
+	if secure == nil {
+		_, port := splitAddr(plain.Addr())
+		return "http://" + appDomain + ":" + strconv.Itoa(port)
+	}
+	_, port := splitAddr(secure.Addr())
+	if port == 443 {
+		return "https://" + appDomain
+	}
+	return "https://" + appDomain + ":" + strconv.Itoa(port)
 }
 
 // Close stops everything in reverse order: live log streams and HTTP, the
@@ -232,6 +304,19 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.deploys != nil {
 		m.deploys.CloseStreams()
+	}
+	// HTTPS first (it was started last), then HTTP.
+	if m.secure != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := m.secure.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	} else if m.tlsListener != nil {
+		m.tlsListener.Close()
+	}
+	if m.certs != nil {
+		m.certs.Close()
 	}
 	if m.front != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/certs"
 )
 
 // Config is everything berth serve can be told, by flag or BERTH_* variable.
@@ -87,6 +88,13 @@ type Config struct {
 	RetentionInterval    time.Duration // how often old deployments are expired; 0 turns the schedule off
 	KeepDeployments      int           // ready deployments kept per project besides production
 	KeepPromotedDays     int           // deployments promoted this recently are kept
+	TLS                  string        // off, auto or manual (certs.Off, certs.Auto, certs.Manual)
+	ACMEEmail            string
+	ACMEDirectory        string
+	ACMECARoot           string // PEM file trusted for the ACME directory
+	TLSCert              string // manual: the certificate; auto: the operator's (wildcard) certificate
+	TLSKey               string
+	HTTPSAddr            string        // "" with TLS on: :443
 	PromoteHealthTimeout time.Duration // how long a promotion waits for the deployment to serve its health path
 }
 
@@ -191,6 +199,15 @@ func options(c *Config) []option {
 		{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "10", "ready deployments kept per project, newest first, besides production, open pull requests' previews and recent promotions", (*intValue)(&c.KeepDeployments), ""},
 		{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "30", "a deployment that was production in this many last days is kept", (*intValue)(&c.KeepPromotedDays), ""},
 
+		// HTTPS: certificates from an ACME CA or the operator, HTTP/2, redirects.
+		{"tls", "BERTH_TLS", "off", "HTTPS: `off` (plain HTTP only), `auto` (certificates from the ACME CA, on demand, for the hosts berth serves) or `manual` (the one certificate of -tls-cert)", (*stringValue)(&c.TLS), ""},
+		{"acme-email", "BERTH_ACME_EMAIL", "", "contact address of the ACME account (the CA writes about expiring certificates and problems)", (*stringValue)(&c.ACMEEmail), ""},
+		{"acme-directory", "BERTH_ACME_DIRECTORY", certs.DefaultDirectory, "ACME directory URL of the CA", (*stringValue)(&c.ACMEDirectory), ""},
+		{"acme-ca-root", "BERTH_ACME_CA_ROOT", "", "PEM file of a root certificate trusted for the ACME directory, besides the system's (a private CA)", (*stringValue)(&c.ACMECARoot), ""},
+		{"tls-cert", "BERTH_TLS_CERT", "", "PEM certificate (chain) file: with manual, the one certificate served; with auto, a certificate (such as a wildcard `*.<app domain>`) served for the names it covers instead of ordering them", (*stringValue)(&c.TLSCert), ""},
+		{"tls-key", "BERTH_TLS_KEY", "", "PEM private key file of -tls-cert", (*stringValue)(&c.TLSKey), ""},
+		{"https-addr", "BERTH_HTTPS_ADDR", "", "listen address for HTTPS (HTTP/2 and HTTP/1.1) while -tls is on; -addr then redirects to it", (*stringValue)(&c.HTTPSAddr), "`:443` when HTTPS is on"},
+
 		// Promotion: production moves only to a deployment that serves.
 		{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "60s", "how long a promotion waits for a server deployment to start and answer its project's health path below 500; past it, production stays where it was", (*durationValue)(&c.PromoteHealthTimeout), ""},
 	}
@@ -225,6 +242,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.RuntimeImage == "" {
 		c.RuntimeImage = c.BuildImage
+	}
+	if err := c.settleTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.settleDomains(); err != nil {
 		errs = append(errs, err)

@@ -83,6 +83,14 @@ var settings = []struct {
 	{"retention-interval", "BERTH_RETENTION_INTERVAL", "30m", 30 * time.Minute, func(c Config) any { return c.RetentionInterval }},
 	{"keep-deployments", "BERTH_KEEP_DEPLOYMENTS", "3", 3, func(c Config) any { return c.KeepDeployments }},
 	{"keep-promoted-days", "BERTH_KEEP_PROMOTED_DAYS", "7", 7, func(c Config) any { return c.KeepPromotedDays }},
+	// HTTPS
+	{"tls", "BERTH_TLS", " Auto ", "auto", func(c Config) any { return c.TLS }},
+	{"acme-email", "BERTH_ACME_EMAIL", "ops@example.org", "ops@example.org", func(c Config) any { return c.ACMEEmail }},
+	{"acme-directory", "BERTH_ACME_DIRECTORY", "https://acme.example.org/dir", "https://acme.example.org/dir", func(c Config) any { return c.ACMEDirectory }},
+	{"acme-ca-root", "BERTH_ACME_CA_ROOT", "/etc/berth/ca.pem", "/etc/berth/ca.pem", func(c Config) any { return c.ACMECARoot }},
+	{"tls-cert", "BERTH_TLS_CERT", "/etc/berth/wild.pem", "/etc/berth/wild.pem", func(c Config) any { return c.TLSCert }},
+	{"tls-key", "BERTH_TLS_KEY", "/etc/berth/wild.key", "/etc/berth/wild.key", func(c Config) any { return c.TLSKey }},
+	{"https-addr", "BERTH_HTTPS_ADDR", ":8443", ":8443", func(c Config) any { return c.HTTPSAddr }},
 	{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "45s", 45 * time.Second, func(c Config) any { return c.PromoteHealthTimeout }},
 }
 
@@ -94,6 +102,7 @@ func companions() map[string]string {
 		"BERTH_S3_ACCESS_KEY": "ak", "BERTH_S3_SECRET_KEY": "sk",
 		"BERTH_GITHUB_CLIENT_ID": "cid", "BERTH_GITHUB_CLIENT_SECRET": "cs",
 		"BERTH_PUBLIC_URL": "https://berth.example.net",
+		"BERTH_TLS_CERT":   "/etc/berth/cert.pem", "BERTH_TLS_KEY": "/etc/berth/key.pem",
 	}
 }
 
@@ -209,6 +218,13 @@ func TestDerivedSettings(t *testing.T) {
 		{"client secret without id", map[string]string{"BERTH_GITHUB_CLIENT_SECRET": "cs"}, nil, "go together"},
 		{"no builds at once", map[string]string{"BERTH_BUILD_CONCURRENCY": "0"}, nil, "at least 1"},
 		{"zero build timeout", map[string]string{"BERTH_BUILD_TIMEOUT": "0s"}, nil, "must be positive"},
+		{"TLS off by default, no HTTPS address", nil, func(c Config) bool { return c.TLS == "off" && c.HTTPSAddr == "" }, ""},
+		{"TLS auto listens on 443", map[string]string{"BERTH_TLS": "auto"}, func(c Config) bool {
+			return c.HTTPSAddr == ":443" && c.ACMEDirectory == "https://acme-v02.api.letsencrypt.org/directory"
+		}, ""},
+		{"TLS neither off, auto nor manual", map[string]string{"BERTH_TLS": "on"}, nil, "it is off, auto or manual"},
+		{"TLS manual without a certificate", map[string]string{"BERTH_TLS": "manual"}, nil, "set both"},
+		{"TLS certificate without key", map[string]string{"BERTH_TLS_CERT": "/c.pem"}, nil, "BERTH_TLS_CERT and BERTH_TLS_KEY go together"},
 		{"S3 endpoint without keys", map[string]string{"BERTH_S3_ENDPOINT": "minio:9000", "BERTH_S3_ACCESS_KEY": "ak"}, nil, "needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"},
 	}
 	for _, tt := range tests {

@@ -83,7 +83,11 @@ func serve(args []string) error {
 		// is printed here only, works once and for an hour.
 		log.Info("berth has no administrator yet: open this link to become it (it works once, for an hour)", slog.String("setup_url", link))
 	}
-	log.Info("berth is running", slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version))
+	running := []any{slog.String("addr", m.Addr()), slog.String("url", m.PublicURL()), slog.String("version", version)}
+	if a := m.HTTPSAddr(); a != "" {
+		running = append(running, slog.String("https_addr", a))
+	}
+	log.Info("berth is running", running...)
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down")

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,12 +65,53 @@ func Open(l net.Listener, h *Handler, fallback http.Handler, log *slog.Logger) *
 	return f
 }
 
+// OpenTLS serves HTTPS on l with tc, every connection through net/http:
+// HTTP/2 when the client offers it (tc's NextProtos list "h2"), HTTP/1.1
+// otherwise. handler answers every request (Router, behind what HTTPS
+// adds). The fast path reads plain-text HTTP/1.1 only and is not used:
+// HTTP/2 needs net/http's server, and so does the TLS handshake.
+func OpenTLS(l net.Listener, tc *tls.Config, handler http.Handler, maxConns int, log *slog.Logger) *FrontDoor {
+	if maxConns > 0 {
+		// Under TLS, so that net/http is handed *tls.Conn, which it
+		// needs to speak HTTP/2.
+		l = netutil.LimitListener(l, maxConns)
+	}
+	return serve(tls.NewListener(l, tc), handler, log)
+}
+
+// OpenPlain serves plain HTTP on l through net/http alone, with handler
+// answering every request: the HTTP listener while HTTPS is on, which
+// redirects rather than serves.
+func OpenPlain(l net.Listener, handler http.Handler, maxConns int, log *slog.Logger) *FrontDoor {
+	if maxConns > 0 {
+		l = netutil.LimitListener(l, maxConns)
+	}
+	return serve(l, handler, log)
+}
+
+// serve is a front door of net/http alone. Its connection errors (a
+// scanner's handshake for a name berth has no certificate for, every few
+// seconds on a public address) are logged at debug level.
+func serve(l net.Listener, handler http.Handler, log *slog.Logger) *FrontDoor {
+	f := &FrontDoor{log: log, http: &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}}
+	go func() {
+		if err := f.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.Any("error", err))
+		}
+	}()
+	return f
+}
+
 // Shutdown stops accepting connections and waits, until ctx ends, for the
 // ones in flight on both paths.
 func (f *FrontDoor) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := f.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down http: %w", err))
+	}
+	if f.fast == nil {
+		return errors.Join(errs...)
 	}
 	if err := f.fast.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down fast path: %w", err))

@@ -56,6 +56,7 @@ type berthProc struct {
 	cmd     *exec.Cmd
 	dataDir string
 	addr    string
+	https   string        // the HTTPS listener's address, with TLS on
 	ready   time.Duration // process start to the first 200 from /readyz
 	client  *http.Client
 
@@ -64,7 +65,10 @@ type berthProc struct {
 	done chan struct{}
 }
 
-var runningRe = regexp.MustCompile(`msg="berth is running" addr=(\S+)`)
+var (
+	runningRe = regexp.MustCompile(`msg="berth is running" addr=(\S+)`)
+	httpsRe   = regexp.MustCompile(`https_addr=(\S+)`)
+)
 
 // startBerth starts berth on a free loopback port and returns once /readyz
 // answers 200.
@@ -84,7 +88,7 @@ func startBerth(ctx context.Context, o options, dataDir string, env ...string) (
 	if err != nil {
 		return nil, err
 	}
-	addrC := make(chan string, 1)
+	addrC := make(chan []string, 1)
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start berth: %w", err)
@@ -103,7 +107,7 @@ func startBerth(ctx context.Context, o options, dataDir string, env ...string) (
 			p.mu.Unlock()
 			if m := runningRe.FindStringSubmatch(line); m != nil {
 				select {
-				case addrC <- m[1]:
+				case addrC <- []string{m[1], line}:
 				default:
 				}
 			}
@@ -111,7 +115,11 @@ func startBerth(ctx context.Context, o options, dataDir string, env ...string) (
 		cmd.Wait()
 	}()
 	select {
-	case p.addr = <-addrC:
+	case a := <-addrC:
+		p.addr = a[0]
+		if m := httpsRe.FindStringSubmatch(a[1]); m != nil {
+			p.https = m[1]
+		}
 	case <-p.done:
 		return nil, fmt.Errorf("berth exited before serving:\n%s", p.logText())
 	case <-time.After(60 * time.Second):

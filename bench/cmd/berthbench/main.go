@@ -35,8 +35,8 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == bareFlag {
-		if err := serveBare(os.Args[2], os.Args[3]); err != nil {
+	if len(os.Args) >= 4 && os.Args[1] == bareFlag {
+		if err := serveBare(os.Args[2], os.Args[3], os.Args[4:]...); err != nil {
 			fmt.Fprintln(os.Stderr, "berthbench:", err)
 			os.Exit(2)
 		}
@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 8, "back-to-back berth/baseline wrk pairs per throughput measure")
 	flag.IntVar(&o.buildRounds, "build-rounds", 3, "rounds of the build benchmarks")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one wrk run")
-	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,sse,build,ssr,cold,promote (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold,promote (default all)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.StringVar(&o.mdOut, "markdown", "", "write the table as Markdown to this file")
 	flag.Parse()
@@ -113,6 +113,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		fn   func(context.Context) error
 	}{
 		{"static", b.static},
+		{"https", b.https},
 		{"sse", b.sse},
 		{"build", b.builds},
 		{"ssr", b.ssr},

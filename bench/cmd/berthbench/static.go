@@ -32,12 +32,12 @@ func (b *bench) static(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ng, err := startNginx(b.o.work, site)
+	ng, err := startNginx(b.o.work, site, nil)
 	if err != nil {
 		return err
 	}
 	defer ng.stop()
-	bare, err := startBare(site)
+	bare, err := startBare(site, nil)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ type bareServer struct {
 	addr string
 }
 
-func startBare(root string) (*bareServer, error) {
+func startBare(root string, tc *tlsFiles) (*bareServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -116,7 +116,11 @@ func startBare(root string) (*bareServer, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(self, bareFlag, addr, root)
+	args := []string{bareFlag, addr, root}
+	if tc != nil {
+		args = append(args, tc.cert, tc.key)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -140,8 +144,9 @@ func (g *bareServer) stop() {
 const bareFlag = "-serve-bare"
 
 // serveBare serves every file under root from memory, with the three
-// headers a static server cannot do without.
-func serveBare(addr, root string) error {
+// headers a static server cannot do without; over HTTPS (and HTTP/2) when
+// given a certificate and key file.
+func serveBare(addr, root string, certKey ...string) error {
 	files := map[string][]byte{}
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -155,7 +160,7 @@ func serveBare(addr, root string) error {
 	if err != nil {
 		return err
 	}
-	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, ok := files[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
@@ -166,7 +171,11 @@ func serveBare(addr, root string) error {
 		h["Content-Length"] = []string{strconv.Itoa(len(data))}
 		h["Etag"] = []string{`"bench"`}
 		w.Write(data)
-	}))
+	})
+	if len(certKey) == 2 {
+		return http.ListenAndServeTLS(addr, certKey[0], certKey[1], handler)
+	}
+	return http.ListenAndServe(addr, handler)
 }
 
 // alternate runs a and b back to back, a first in even rounds and b first
@@ -220,8 +229,8 @@ type nginx struct {
 
 // startNginx serves root on a free loopback port with a production-style
 // configuration: a worker per core, sendfile, keep-alive, no access log
-// (berth keeps none per request either).
-func startNginx(work, root string) (*nginx, error) {
+// (berth keeps none per request either); with tc, over HTTPS with HTTP/2.
+func startNginx(work, root string, tc *tlsFiles) (*nginx, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -249,11 +258,11 @@ http {
   uwsgi_temp_path %[1]s/tmp/uwsgi;
   scgi_temp_path %[1]s/tmp/scgi;
   server {
-    listen 127.0.0.1:%[2]d;
+    listen 127.0.0.1:%[2]d%[4]s;
     root %[3]s;
   }
 }
-`, dir, port, root)
+`, dir, port, root, nginxTLS(tc))
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
+
+// readLines returns the lines of path, trimmed, without blank lines and # comments.
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestSystemdUnitConfig: the command line and environment deploy/berth.service gives berth
+// (its Environment= defaults, then deploy/env.example as /etc/berth/env) are a configuration
+// berth accepts, with the data in the unit's StateDirectory.
+func TestSystemdUnitConfig(t *testing.T) {
+	env := map[string]string{}
+	var execStart []string
+	stateDir := ""
+	for _, l := range readLines(t, "deploy/berth.service") {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "Environment":
+			for _, kv := range strings.Fields(v) {
+				name, val, _ := strings.Cut(kv, "=")
+				env[name] = val
+			}
+		case "ExecStart":
+			execStart = strings.Fields(v)
+		case "StateDirectory":
+			stateDir = "/var/lib/" + v
+		}
+	}
+	if len(execStart) < 2 || execStart[1] != "serve" {
+		t.Fatalf("ExecStart %q does not run berth serve", execStart)
+	}
+	// EnvironmentFile= settings override Environment= ones, as systemd does.
+	for _, l := range readLines(t, "deploy/env.example") {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			t.Fatalf("env.example: %q is not NAME=value", l)
+		}
+		env[k] = v
+	}
+	env["BERTH_ADMIN_TOKEN"] = strings.Repeat("a1", 32) // the operator fills it in
+	cfg, err := LoadConfig(execStart[2:], func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("berth refuses the unit's configuration: %v", err)
+	}
+	if stateDir == "" || cfg.DataDir != stateDir {
+		t.Errorf("data dir %q, want the unit's StateDirectory %q", cfg.DataDir, stateDir)
+	}
+	if cfg.Addr != ":80" || cfg.AppDomain != "example-apps.com" || cfg.PublicURL != "https://berth.example.com" {
+		t.Errorf("config from the unit: addr %q, apps domain %q, public URL %q", cfg.Addr, cfg.AppDomain, cfg.PublicURL)
+	}
+}
+
+// TestDockerfileConfig: the image's ENV is a configuration berth accepts, with the data dir
+// the image's volume, and the default command is berth serve.
+func TestDockerfileConfig(t *testing.T) {
+	env := map[string]string{}
+	volume, cmd, entrypoint := "", "", ""
+	for _, l := range readLines(t, "Dockerfile") {
+		k, v, _ := strings.Cut(l, " ")
+		switch k {
+		case "ENV":
+			for _, kv := range strings.Fields(v) {
+				name, val, _ := strings.Cut(kv, "=")
+				env[name] = val
+			}
+		case "VOLUME":
+			volume = v
+		case "CMD":
+			cmd = v
+		case "ENTRYPOINT":
+			entrypoint = v
+		}
+	}
+	cfg, err := LoadConfig(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("berth refuses the image's configuration: %v", err)
+	}
+	if volume != `["`+cfg.DataDir+`"]` {
+		t.Errorf("VOLUME %s, but the data dir is %q", volume, cfg.DataDir)
+	}
+	if entrypoint != `["berth"]` || cmd != `["serve"]` {
+		t.Errorf("ENTRYPOINT %s CMD %s, want berth serve", entrypoint, cmd)
+	}
+}
