@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -100,5 +102,34 @@ func TestDockerfileConfig(t *testing.T) {
 	}
 	if entrypoint != `["berth"]` || cmd != `["serve"]` {
 		t.Errorf("ENTRYPOINT %s CMD %s, want berth serve", entrypoint, cmd)
+	}
+}
+
+// TestDocumentedSettingsExist: every BERTH_* name the README, the docs and
+// the files in deploy/ tell an operator to set is a setting of berth serve
+// (or a variable of compose.yaml's own, or of the test command), so no
+// guide names a setting berth would silently ignore.
+func TestDocumentedSettingsExist(t *testing.T) {
+	known := map[string]bool{
+		"BERTH_IMAGE":           true, // compose.yaml: the image to run
+		"BERTH_TEST_MINIO_PORT": true, // scripts/test
+		"BERTH_TEST_CACHE":      true, // scripts/test
+	}
+	for _, o := range options(new(Config)) {
+		known[o.env] = true
+	}
+	name := regexp.MustCompile(`\bBERTH_[A-Z0-9_]*[A-Z0-9]\b`)
+	files, _ := filepath.Glob("deploy/*")
+	files = append(files, "Dockerfile", "README.md", "SECURITY.md", "docs/ARCHITECTURE.md")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range name.FindAllString(string(b), -1) {
+			if !known[n] && !strings.HasSuffix(n, "_") {
+				t.Errorf("%s names %s, which is no setting of berth serve", f, n)
+			}
+		}
 	}
 }

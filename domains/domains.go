@@ -168,9 +168,11 @@ func (m *Manager) Verify(ctx context.Context, ownerID string, p *store.Project, 
 func (m *Manager) check(ctx context.Context, d *store.Domain, slug string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	// A subdomain's CNAME needs no addresses of berth's: only when they
+	// are the proof (an apex) is not knowing them the problem.
 	want, err := m.serverAddrs(ctx)
 	problem := ""
-	if err != nil {
+	if err != nil && store.IsApexDomain(d.Name) {
 		problem = err.Error()
 	} else {
 		problem = m.dns.check(ctx, d, m.projectHost(slug), want)

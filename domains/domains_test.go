@@ -154,6 +154,14 @@ func TestServerAddrsFromDashboardHost(t *testing.T) {
 	if _, problem, _ := m.Verify(ctx, u.ID, p, "example.org"); !strings.Contains(problem, "BERTH_PUBLIC_IPS") {
 		t.Errorf("dashboard host unresolved: %q", problem)
 	}
+	// A subdomain's CNAME is proof enough without berth's addresses.
+	if _, err := m.Add(ctx, u.ID, p, "shop.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	dns.SetCNAME("shop.example.org", p.Slug+".apps.example.net")
+	if d, problem, err := m.Verify(ctx, u.ID, p, "shop.example.org"); err != nil || problem != "" || !d.Verified() {
+		t.Errorf("CNAME while berth's addresses are unknown: %v %q %v", d, problem, err)
+	}
 	dns.SetAddrs("berth.example.org", "198.51.100.1")
 	if recs := m.Records(ctx, d, p.Slug); recs[0].Type != "A" || recs[0].Value != "198.51.100.1" {
 		t.Errorf("records: %+v", recs)

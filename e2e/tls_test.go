@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/dnstest"
 )
 
 // TestAutomaticHTTPS runs berth with BERTH_TLS=auto against Pebble, a real
@@ -32,9 +34,13 @@ func TestAutomaticHTTPS(t *testing.T) {
 	requireEnv(t, "BERTH_TEST_PEBBLE", "BERTH_TEST_CHALLTESTSRV", "BERTH_TEST_PEBBLE_DIR")
 	httpPort, httpsPort := freePort(t), freePort(t)
 	pb := startPebble(t, httpPort, httpsPort)
+	// berth verifies custom domains against a DNS server of the test;
+	// Pebble resolves every name to 127.0.0.1 through challtestsrv.
+	dns := dnstest.Start(t)
 
 	dataDir := t.TempDir()
 	b := startBerth(t, dataDir,
+		"BERTH_DNS_RESOLVER="+dns.Addr(),
 		"BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"),
 		fmt.Sprintf("BERTH_ADDR=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("BERTH_HTTPS_ADDR=127.0.0.1:%d", httpsPort),
@@ -142,6 +148,55 @@ func TestAutomaticHTTPS(t *testing.T) {
 			if known := name == site; inPebble != known || inBerth != known {
 				t.Errorf("%s: Pebble saw an order: %v, berth ordered: %v; want %v", name, inPebble, inBerth, known)
 			}
+		}
+	})
+
+	t.Run("verified custom domain gets a certificate", func(t *testing.T) {
+		const custom = "www.shop.test"
+		doms := "/v1/projects/" + p.ID + "/domains"
+		if code := b.api(http.MethodPost, doms, map[string]any{"name": custom}, nil); code != http.StatusCreated {
+			t.Fatalf("add domain: %d", code)
+		}
+		// Before verification the name is not berth's to serve: no
+		// certificate, no order.
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: custom, RootCAs: pb.roots})
+		if err == nil {
+			conn.Close()
+			t.Fatalf("TLS handshake for the unverified %s succeeded", custom)
+		}
+		if ordered(b.logText(), custom) {
+			t.Fatalf("berth ordered a certificate for the unverified %s", custom)
+		}
+		dns.SetCNAME(custom, site)
+		var v struct {
+			Verified bool   `json:"verified"`
+			Error    string `json:"error"`
+		}
+		if code := b.api(http.MethodPost, doms+"/"+custom+"/verify", nil, &v); code != http.StatusOK || !v.Verified {
+			t.Fatalf("verify %s: %d %+v", custom, code, v)
+		}
+		var resp *http.Response
+		var body []byte
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			resp, body, err = get(c, https(custom, "/"))
+			if err == nil && resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s: %v %v %q", https(custom, "/"), err, resp, body)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if resp.Proto != "HTTP/2.0" || !strings.Contains(string(body), "served over tls") {
+			t.Fatalf("%s answered %s %q, want the site over HTTP/2.0", custom, resp.Proto, body)
+		}
+		if names := resp.TLS.PeerCertificates[0].DNSNames; len(names) != 1 || names[0] != custom {
+			t.Errorf("%s was served a certificate for %v", custom, names)
+		}
+		chain := resp.TLS.VerifiedChains[0]
+		if !chain[len(chain)-1].Equal(pb.root) || !ordered(b.logText(), custom) {
+			t.Errorf("the certificate of %s is not an order of berth's chaining to Pebble's root", custom)
 		}
 	})
 
