@@ -46,6 +46,9 @@ func TestRetention(t *testing.T) {
 		"BERTH_S3_SECRET_KEY="+os.Getenv("BERTH_TEST_S3_SECRET_KEY"),
 		"BERTH_S3_BUCKET="+bucket,
 		"BERTH_KEEP_DEPLOYMENTS=2",
+		// Each version was production for a moment (a push to main is
+		// promoted when ready): kept for 0 days, only production counts.
+		"BERTH_KEEP_PROMOTED_DAYS=0",
 		"BERTH_RETENTION_INTERVAL=0", // runs only when asked: the test decides when
 	)
 	mc, err := minio.New(os.Getenv("BERTH_TEST_S3_ENDPOINT"), &minio.Options{
