@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/berth-dev/berth/artifacts"
 	"github.com/berth-dev/berth/model"
@@ -34,9 +35,11 @@ func (h *Handler) Warm(ctx context.Context, d *store.Deployment, healthPath stri
 		return err
 	}
 	if !model.IsServer(d.OutputType) {
+		// Only a head start: a page that cannot be cached now (a full
+		// disk) is fetched by its first request, as before any promotion.
 		if f, ok := s.m.Files["index.html"]; ok {
 			if _, err := h.files.hot(ctx, d.ArtifactKey+model.FilesDir+"index.html", "index.html", f); err != nil {
-				return err
+				h.log.Warn("warm index.html", slog.String("deployment", d.ID), slog.Any("error", err))
 			}
 		}
 		return nil
