@@ -95,6 +95,8 @@ type Config struct {
 	TLSCert           string // manual: the certificate; auto: the operator's (wildcard) certificate
 	TLSKey            string
 	HTTPSAddr         string // "" with TLS on: :443
+	NATSTLSCert       string // PEM certificate (chain) of the NATS listener; set, it requires TLS
+	NATSTLSKey        string
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -160,7 +162,7 @@ func options(c *Config) []option {
 		{"app-start-wait", "BERTH_APP_START_WAIT", "30s", "how long a request waits for a free app server slot before a 503", (*durationValue)(&c.AppStartWait), ""},
 		{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "1024", "memory limit of one app server, MiB", (*int64Value)(&c.ServerMemoryMB), ""},
 		{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "", "CA bundle copied into containers", (*stringValue)(&c.ExtraCAFile), ""},
-		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients on this address (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
+		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients (build workers) on this address, with the credentials berth generates in `<data dir>/nats/`; beyond loopback only with -nats-tls-cert (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
 
 		// Where build and app server containers can connect to.
 		{"network", "BERTH_NETWORK", "berth", "Docker bridge network builds and app servers join (created when missing; two berths on one engine may share it)", (*stringValue)(&c.Network), ""},
@@ -206,6 +208,10 @@ func options(c *Config) []option {
 		{"tls-cert", "BERTH_TLS_CERT", "", "PEM certificate (chain) file: with manual, the one certificate served; with auto, a certificate (such as a wildcard `*.<app domain>`) served for the names it covers instead of ordering them", (*stringValue)(&c.TLSCert), ""},
 		{"tls-key", "BERTH_TLS_KEY", "", "PEM private key file of -tls-cert", (*stringValue)(&c.TLSKey), ""},
 		{"https-addr", "BERTH_HTTPS_ADDR", "", "listen address for HTTPS (HTTP/2 and HTTP/1.1) while -tls is on; -addr then redirects to it", (*stringValue)(&c.HTTPSAddr), "`:443` when HTTPS is on"},
+
+		// NATS listener: TLS for the clients of -nats-listen.
+		{"nats-tls-cert", "BERTH_NATS_TLS_CERT", "", "PEM certificate (chain) file of the NATS listener; set, its clients must use TLS", (*stringValue)(&c.NATSTLSCert), ""},
+		{"nats-tls-key", "BERTH_NATS_TLS_KEY", "", "PEM private key file of -nats-tls-cert", (*stringValue)(&c.NATSTLSKey), ""},
 	}
 }
 
@@ -243,6 +249,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	if err := c.settleDomains(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.settleNATS(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.UserBuildConcurrency < 1 {
