@@ -112,7 +112,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.db, err = store.Open(ctx, filepath.Join(cfg.DataDir, "berth.db")); err != nil {
 		return err
 	}
-	if m.queue, err = queue.Start(ctx, queue.Config{Dir: dirs["jetstream"], Listen: cfg.NATSListen}, m.log); err != nil {
+	if m.queue, err = queue.Start(ctx, queue.Config{Dir: dirs["jetstream"], Listen: cfg.NATSListen,
+		AuthDir: filepath.Join(cfg.DataDir, "nats"), TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey}, m.log); err != nil {
 		return err
 	}
 	if cfg.S3Endpoint != "" {

@@ -94,7 +94,9 @@ type Config struct {
 	ACMECARoot           string // PEM file trusted for the ACME directory
 	TLSCert              string // manual: the certificate; auto: the operator's (wildcard) certificate
 	TLSKey               string
-	HTTPSAddr            string        // "" with TLS on: :443
+	HTTPSAddr            string // "" with TLS on: :443
+	NATSTLSCert          string // PEM certificate (chain) of the NATS listener; set, it requires TLS
+	NATSTLSKey           string
 	PromoteHealthTimeout time.Duration // how long a promotion waits for the deployment to serve its health path
 }
 
@@ -161,7 +163,7 @@ func options(c *Config) []option {
 		{"app-start-wait", "BERTH_APP_START_WAIT", "30s", "how long a request waits for a free app server slot before a 503", (*durationValue)(&c.AppStartWait), ""},
 		{"server-memory-mb", "BERTH_SERVER_MEMORY_MB", "1024", "memory limit of one app server, MiB", (*int64Value)(&c.ServerMemoryMB), ""},
 		{"extra-ca-file", "BERTH_EXTRA_CA_FILE", "", "CA bundle copied into containers", (*stringValue)(&c.ExtraCAFile), ""},
-		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients on this address (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
+		{"nats-listen", "BERTH_NATS_LISTEN", "", "also accept NATS clients (build workers) on this address, with the credentials berth generates in `<data dir>/nats/`; beyond loopback only with -nats-tls-cert (unset: in-process only)", (*stringValue)(&c.NATSListen), ""},
 
 		// Where build and app server containers can connect to.
 		{"network", "BERTH_NETWORK", "berth", "Docker bridge network builds and app servers join (created when missing; two berths on one engine may share it)", (*stringValue)(&c.Network), ""},
@@ -208,6 +210,10 @@ func options(c *Config) []option {
 		{"tls-key", "BERTH_TLS_KEY", "", "PEM private key file of -tls-cert", (*stringValue)(&c.TLSKey), ""},
 		{"https-addr", "BERTH_HTTPS_ADDR", "", "listen address for HTTPS (HTTP/2 and HTTP/1.1) while -tls is on; -addr then redirects to it", (*stringValue)(&c.HTTPSAddr), "`:443` when HTTPS is on"},
 
+		// NATS listener: TLS for the clients of -nats-listen.
+		{"nats-tls-cert", "BERTH_NATS_TLS_CERT", "", "PEM certificate (chain) file of the NATS listener; set, its clients must use TLS", (*stringValue)(&c.NATSTLSCert), ""},
+		{"nats-tls-key", "BERTH_NATS_TLS_KEY", "", "PEM private key file of -nats-tls-cert", (*stringValue)(&c.NATSTLSKey), ""},
+
 		// Promotion: production moves only to a deployment that serves.
 		{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "60s", "how long a promotion waits for a server deployment to start and answer its project's health path below 500; past it, production stays where it was", (*durationValue)(&c.PromoteHealthTimeout), ""},
 	}
@@ -247,6 +253,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	if err := c.settleDomains(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.settleNATS(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.UserBuildConcurrency < 1 {

@@ -91,18 +91,23 @@ var settings = []struct {
 	{"tls-cert", "BERTH_TLS_CERT", "/etc/berth/wild.pem", "/etc/berth/wild.pem", func(c Config) any { return c.TLSCert }},
 	{"tls-key", "BERTH_TLS_KEY", "/etc/berth/wild.key", "/etc/berth/wild.key", func(c Config) any { return c.TLSKey }},
 	{"https-addr", "BERTH_HTTPS_ADDR", ":8443", ":8443", func(c Config) any { return c.HTTPSAddr }},
+	// NATS listener
+	{"nats-tls-cert", "BERTH_NATS_TLS_CERT", "/etc/berth/nats.pem", "/etc/berth/nats.pem", func(c Config) any { return c.NATSTLSCert }},
+	{"nats-tls-key", "BERTH_NATS_TLS_KEY", "/etc/berth/nats.key", "/etc/berth/nats.key", func(c Config) any { return c.NATSTLSKey }},
 	{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "45s", 45 * time.Second, func(c Config) any { return c.PromoteHealthTimeout }},
 }
 
 // companions are set in every case so that settings which need each other
 // (S3 endpoint and keys, GitHub client id and secret, an apps domain and a
-// dashboard apart from it) load on their own.
+// dashboard apart from it, a NATS listener beyond loopback and its TLS)
+// load on their own.
 func companions() map[string]string {
 	return map[string]string{
 		"BERTH_S3_ACCESS_KEY": "ak", "BERTH_S3_SECRET_KEY": "sk",
 		"BERTH_GITHUB_CLIENT_ID": "cid", "BERTH_GITHUB_CLIENT_SECRET": "cs",
 		"BERTH_PUBLIC_URL": "https://berth.example.net",
 		"BERTH_TLS_CERT":   "/etc/berth/cert.pem", "BERTH_TLS_KEY": "/etc/berth/key.pem",
+		"BERTH_NATS_TLS_CERT": "/etc/berth/nats-cert.pem", "BERTH_NATS_TLS_KEY": "/etc/berth/nats-key.pem",
 	}
 }
 
@@ -444,6 +449,55 @@ func TestRetentionSettings(t *testing.T) {
 			if (err == nil) != want {
 				t.Errorf("%s=%s: %v, want accepted %v", env, v, err, want)
 			}
+		}
+	}
+}
+
+// TestNATSListenerBeyondLoopbackNeedsTLS: berth refuses to start a NATS
+// listener other machines can reach without TLS; loopback may go without.
+func TestNATSListenerBeyondLoopbackNeedsTLS(t *testing.T) {
+	tests := []struct {
+		listen  string
+		tls     bool
+		wantErr bool
+	}{
+		{"", false, false},
+		{"127.0.0.1:4222", false, false},
+		{"127.0.0.2:4222", false, false},
+		{"[::1]:4222", false, false},
+		{"localhost:4222", false, false},
+		{":4222", false, true},
+		{"0.0.0.0:4222", false, true},
+		{"[::]:4222", false, true},
+		{"10.0.0.5:4222", false, true},
+		{"[2001:db8::5]:4222", false, true},
+		{"nats.example.org:4222", false, true},
+		{"127.0.0.1:4222", true, false},
+		{"[::1]:4222", true, false},
+		{":4222", true, false},
+		{"0.0.0.0:4222", true, false},
+		{"[::]:4222", true, false},
+		{"10.0.0.5:4222", true, false},
+	}
+	for _, tt := range tests {
+		vars := map[string]string{"BERTH_NATS_LISTEN": tt.listen}
+		if tt.tls {
+			vars["BERTH_NATS_TLS_CERT"], vars["BERTH_NATS_TLS_KEY"] = "/etc/berth/nats.pem", "/etc/berth/nats.key"
+		}
+		_, err := LoadConfig(nil, func(k string) string { return vars[k] })
+		if !tt.wantErr && err != nil {
+			t.Errorf("BERTH_NATS_LISTEN=%q, TLS %v: %v", tt.listen, tt.tls, err)
+		}
+		if tt.wantErr && (err == nil || !strings.Contains(err.Error(), "without TLS: set BERTH_NATS_TLS_CERT and BERTH_NATS_TLS_KEY")) {
+			t.Errorf("BERTH_NATS_LISTEN=%q without TLS: %v, want a refusal saying what to set", tt.listen, err)
+		}
+	}
+	for _, vars := range []map[string]string{
+		{"BERTH_NATS_LISTEN": "4222"},
+		{"BERTH_NATS_LISTEN": "127.0.0.1:4222", "BERTH_NATS_TLS_CERT": "/c.pem"},
+	} {
+		if _, err := LoadConfig(nil, func(k string) string { return vars[k] }); err == nil {
+			t.Errorf("%v loads", vars)
 		}
 	}
 }

@@ -32,6 +32,7 @@ func testData(t *testing.T) (dir, deploymentID string) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, instanceFile), "0123abcd\n")
+	write(t, filepath.Join(dir, filepath.FromSlash(workerFile)), "a-worker-password-of-the-listener\n")
 	write(t, filepath.Join(dir, "artifacts", "deployments", "d1", "files", "index.html"), "<h1>hello</h1>")
 	write(t, filepath.Join(dir, "artifacts", "deployments", "d1", "files", ".berth-tmp-123"), "half")
 	write(t, filepath.Join(dir, "jetstream", "stream.dat"), "queue")
@@ -106,7 +107,7 @@ func TestArchiveContents(t *testing.T) {
 			t.Fatal(err)
 		}
 		names, modes, got := entries(t, buf.Bytes())
-		want := []string{dbFile, keyFile, instanceFile}
+		want := []string{dbFile, keyFile, instanceFile, workerFile}
 		if withArtifacts {
 			want = append(want, "artifacts/deployments/d1/files/index.html")
 		}
@@ -149,7 +150,7 @@ func TestRestore(t *testing.T) {
 		if m.BerthVersion != "v9" {
 			t.Errorf("manifest %+v", m)
 		}
-		for _, name := range []string{keyFile, instanceFile, "artifacts/deployments/d1/files/index.html"} {
+		for _, name := range []string{keyFile, instanceFile, workerFile, "artifacts/deployments/d1/files/index.html"} {
 			a, _ := os.ReadFile(filepath.Join(src, name))
 			b, err := os.ReadFile(filepath.Join(dst, name))
 			if err != nil || !bytes.Equal(a, b) {
@@ -164,7 +165,7 @@ func TestRestore(t *testing.T) {
 		for _, e := range all {
 			names = append(names, e.Name())
 		}
-		if strings.Join(names, " ") != "artifacts berth.db instance-id secret.key" {
+		if strings.Join(names, " ") != "artifacts berth.db instance-id nats secret.key" {
 			t.Errorf("the restored data dir holds %v", names)
 		}
 		db, err := store.Open(t.Context(), filepath.Join(dst, dbFile))

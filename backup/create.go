@@ -68,8 +68,10 @@ func Create(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	if err := add(keyFile, filepath.Join(src.DataDir, keyFile)); err != nil {
 		return nil, err
 	}
-	if err := add(instanceFile, filepath.Join(src.DataDir, instanceFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	for _, optional := range []string{instanceFile, workerFile} {
+		if err := add(optional, filepath.Join(src.DataDir, filepath.FromSlash(optional))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	if src.Artifacts {
 		root := filepath.Join(src.DataDir, artifactsDir)

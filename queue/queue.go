@@ -5,6 +5,7 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,8 +23,13 @@ type Config struct {
 	// Dir is the JetStream file store directory.
 	Dir string
 	// Listen, when set ("127.0.0.1:4222"), also accepts TCP clients (remote
-	// workers); empty keeps NATS in-process only.
+	// workers); empty keeps NATS in-process only. Port 0 picks a free one.
 	Listen string
+	// AuthDir keeps the listener's credentials (WorkerPasswordFile); it is
+	// created on the first start with Listen set.
+	AuthDir string
+	// TLSCert and TLSKey, PEM files, make the listener require TLS.
+	TLSCert, TLSKey string
 	// BuildAckWait is how long a build may go without a heartbeat before
 	// JetStream redelivers it.
 	BuildAckWait time.Duration
@@ -62,6 +68,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Queue, error) {
 		if opts.Port, err = strconv.Atoi(port); err != nil {
 			return nil, fmt.Errorf("parse nats listen port: %w", err)
 		}
+		if opts.Port == 0 {
+			opts.Port = server.RANDOM_PORT // nats-server reads 0 as its default, 4222
+		}
+		if cfg.TLSCert != "" || cfg.TLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("load nats listener certificate: %w", err)
+			}
+			opts.TLS = true
+			opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			opts.TLSTimeout = 5
+		}
+	}
+	// The in-process connection authenticates like any other; its password
+	// lives only in this process.
+	berthPassword := randomSecret()
+	var err error
+	if opts.Users, err = users(cfg, berthPassword, log); err != nil {
+		return nil, err
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -73,7 +98,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Queue, error) {
 		q.Close()
 		return nil, errors.New("start nats server: not ready after 30s")
 	}
-	q.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("berth"), nats.MaxReconnects(-1))
+	q.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("berth"), nats.MaxReconnects(-1),
+		nats.UserInfo(UserBerth, berthPassword), nats.CustomInboxPrefix(berthInboxPrefix))
 	if err != nil {
 		q.Close()
 		return nil, fmt.Errorf("connect to nats: %w", err)
