@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/berth-dev/berth/internal/humanize"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -37,22 +38,22 @@ func (d *dashboard) handleSystem(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	v := systemView{Free: formatBytes(r.FreeBytes), Total: formatBytes(r.TotalBytes), Last: r.LastRetention, Errors: r.Errors}
+	v := systemView{Free: humanize.Bytes(r.FreeBytes), Total: humanize.Bytes(r.TotalBytes), Last: r.LastRetention, Errors: r.Errors}
 	if r.LastRetention != nil {
-		v.Reclaimed = formatBytes(r.LastRetention.ReclaimedBytes)
+		v.Reclaimed = humanize.Bytes(r.LastRetention.ReclaimedBytes)
 	}
 	artifacts := "in the local artifact directory"
 	if r.ArtifactStore == "s3" {
 		artifacts = "in the S3 bucket"
 	}
 	v.Rows = []diskRow{
-		{"Database (SQLite)", formatBytes(r.SQLiteBytes), "with its write-ahead log"},
-		{"Build queue (JetStream)", formatBytes(r.QueueBytes), ""},
-		{"Artifacts", formatBytes(r.ArtifactBytes), fmt.Sprintf("%d objects %s", r.ArtifactObjects, artifacts)},
-		{"File cache", formatBytes(r.CacheBytes), "served files, least recently used go first"},
-		{"Build cache", formatBytes(r.BuildCacheBytes), "dependencies and framework caches per project"},
-		{"Containers", formatBytes(r.ContainerBytes), fmt.Sprintf("%d of berth's on the Docker engine", r.Containers)},
-		{"Images", formatBytes(r.ImageBytes), "the build and runtime images"},
+		{"Database (SQLite)", humanize.Bytes(r.SQLiteBytes), "with its write-ahead log"},
+		{"Build queue (JetStream)", humanize.Bytes(r.QueueBytes), ""},
+		{"Artifacts", humanize.Bytes(r.ArtifactBytes), fmt.Sprintf("%d objects %s", r.ArtifactObjects, artifacts)},
+		{"File cache", humanize.Bytes(r.CacheBytes), "served files, least recently used go first"},
+		{"Build cache", humanize.Bytes(r.BuildCacheBytes), "dependencies and framework caches per project"},
+		{"Containers", humanize.Bytes(r.ContainerBytes), fmt.Sprintf("%d of berth's on the Docker engine", r.Containers)},
+		{"Images", humanize.Bytes(r.ImageBytes), "the build and runtime images"},
 	}
 	return d.render(c, http.StatusOK, "system", pageView{Title: "Disk", Nav: "system", Page: v})
 }
@@ -64,19 +65,4 @@ func (d *dashboard) handleRunRetention(c echo.Context) error {
 	// A failed part is recorded with the run and shown on the page.
 	d.s.deps.Deploys.RunRetention(context.WithoutCancel(c.Request().Context()))
 	return seeOther(c, "/system?done=retention")
-}
-
-// formatBytes writes n for people: 1.5 GB, 320 KB, 12 B.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<40:
-		return fmt.Sprintf("%.1f TB", float64(n)/(1<<40))
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/humanize"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
@@ -232,7 +233,7 @@ func (u *cacheUse) describe() string {
 	if u.restoreAt != u.key {
 		how = "from an earlier lock file"
 	}
-	return fmt.Sprintf("Restored build cache (%s, %s; %s).", strings.Join(u.restored, ", "), humanBytes(size), how)
+	return fmt.Sprintf("Restored build cache (%s, %s; %s).", strings.Join(u.restored, ", "), humanize.Bytes(size), how)
 }
 
 func (u *cacheUse) close() {
@@ -402,7 +403,7 @@ func (c *buildCache) evict() {
 			continue
 		}
 		total -= e.size
-		c.log.Info("evicted build cache", slog.String("entry", e.dir), slog.String("size", humanBytes(e.size)))
+		c.log.Info("evicted build cache", slog.String("entry", e.dir), slog.String("size", humanize.Bytes(e.size)))
 	}
 }
 
@@ -454,7 +455,7 @@ func (p *Pool) finishLater(ctx context.Context, u *cacheUse, containerID string,
 				p.log.Warn("save build cache", slog.String("project", u.project), slog.Any("error", err))
 			} else if len(names) > 0 {
 				p.log.Info("saved build cache", slog.String("project", u.project), slog.String("folders", strings.Join(names, ",")),
-					slog.String("size", humanBytes(n)), slog.Duration("took", time.Since(started)))
+					slog.String("size", humanize.Bytes(n)), slog.Duration("took", time.Since(started)))
 			}
 			u.c.pendingMu.Lock()
 			if u.c.pending[u.project] == done {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/humanize"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/sandbox"
 )
@@ -68,7 +69,7 @@ func (p *Pool) uploadNext(ctx context.Context, containerID, workdir, dir, prefix
 	if err := artifacts.PutManifest(ctx, p.store, prefix, manifest); err != nil {
 		return err
 	}
-	em.system("Uploaded the server bundle (%s) and %d static files in %s.", humanBytes(size), files, time.Since(started).Round(10*time.Millisecond))
+	em.system("Uploaded the server bundle (%s) and %d static files in %s.", humanize.Bytes(size), files, time.Since(started).Round(10*time.Millisecond))
 	return nil
 }
 

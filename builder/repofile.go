@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/berth-dev/berth/internal/humanize"
 )
 
 // Caps on what the host reads of a cloned repository.
@@ -63,7 +65,7 @@ func readRepoFile(root *os.Root, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %s, more than berth reads", name, humanBytes(limit))
+		return nil, fmt.Errorf("%s is larger than %s, more than berth reads", name, humanize.Bytes(limit))
 	}
 	return data, nil
 }
@@ -80,7 +82,7 @@ func hashRepoFile(root *os.Root, name string, limit int64, w io.Writer) error {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	if n > limit {
-		return fmt.Errorf("%s is larger than %s, more than berth reads", name, humanBytes(limit))
+		return fmt.Errorf("%s is larger than %s, more than berth reads", name, humanize.Bytes(limit))
 	}
 	return nil
 }

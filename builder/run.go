@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/humanize"
 	"github.com/berth-dev/berth/model"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/sandbox"
@@ -92,13 +93,13 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 	case errors.Is(err, sandbox.ErrTimeout):
 		return res.ContainerID, fmt.Errorf("the build took longer than %s and was stopped", p.cfg.Timeout)
 	case errors.Is(err, sandbox.ErrDiskLimit):
-		return res.ContainerID, fmt.Errorf("the build wrote more than %s to disk and was stopped", humanBytes(p.cfg.Limits.DiskBytes))
+		return res.ContainerID, fmt.Errorf("the build wrote more than %s to disk and was stopped", humanize.Bytes(p.cfg.Limits.DiskBytes))
 	case err != nil:
 		return res.ContainerID, err
 	case res.OOMKilled:
-		return res.ContainerID, fmt.Errorf("the build ran out of memory (limit %s) and was killed", humanBytes(p.cfg.Limits.MemoryBytes))
+		return res.ContainerID, fmt.Errorf("the build ran out of memory (limit %s) and was killed", humanize.Bytes(p.cfg.Limits.MemoryBytes))
 	case res.ExitCode == 137:
-		return res.ContainerID, fmt.Errorf("the build was killed (exit code 137), most likely for using more than its %s memory limit", humanBytes(p.cfg.Limits.MemoryBytes))
+		return res.ContainerID, fmt.Errorf("the build was killed (exit code 137), most likely for using more than its %s memory limit", humanize.Bytes(p.cfg.Limits.MemoryBytes))
 	case res.ExitCode != 0:
 		return res.ContainerID, fmt.Errorf("the build command failed with exit code %d", res.ExitCode)
 	}
@@ -156,7 +157,7 @@ func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, 
 	if err := artifacts.PutManifest(ctx, p.store, prefix, manifest); err != nil {
 		return err
 	}
-	em.system("Uploaded %d files (%s) in %s.", n, humanBytes(size), time.Since(started).Round(10*time.Millisecond))
+	em.system("Uploaded %d files (%s) in %s.", n, humanize.Bytes(size), time.Since(started).Round(10*time.Millisecond))
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/internal/humanize"
 )
 
 // putRecorder marks the errors of the artifact store's writes, so that a
@@ -84,7 +85,7 @@ func explainStorage(err error, workDir string) error {
 		for {
 			var st unix.Statfs_t
 			if unix.Statfs(dir, &st) == nil {
-				free = humanBytes(int64(st.Bavail)*int64(st.Bsize)) + " free"
+				free = humanize.Bytes(int64(st.Bavail)*int64(st.Bsize)) + " free"
 				break
 			}
 			if parent := filepath.Dir(dir); parent != dir {
