@@ -147,6 +147,14 @@ func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) erro
 			w.log.Error("drop malformed event", slog.String("subject", m.Subject), slog.Any("error", m.Err))
 			continue
 		}
+		if ev.Kind == queue.KindState && !ownArtifacts(ev) {
+			// A builder stores a deployment's files under its own
+			// prefix only; any other key would make this deployment
+			// serve what another one built.
+			w.log.Error("drop event naming another deployment's artifacts", slog.String("subject", m.Subject),
+				slog.String("deployment", ev.DeploymentID))
+			continue
+		}
 		cur, err := w.cursor(ctx, ev.DeploymentID)
 		if err != nil {
 			return err
@@ -220,4 +228,14 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 	if model.Terminal(t.To) {
 		delete(w.cursors, t.DeploymentID)
 	}
+}
+
+// ownArtifacts reports whether a state event's artifact key is its
+// deployment's own prefix: required for "ready", which makes the files
+// served, and allowed only there.
+func ownArtifacts(ev queue.Event) bool {
+	if ev.State == model.StateReady {
+		return ev.ArtifactKey == model.ArtifactPrefix(ev.DeploymentID)
+	}
+	return ev.ArtifactKey == ""
 }

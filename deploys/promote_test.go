@@ -261,6 +261,9 @@ func TestAutoPromotionFailure(t *testing.T) {
 		e.mu.Unlock()
 		for _, to := range []string{model.StateBuilding, model.StateUploading, model.StateReady} {
 			ev := queue.Event{DeploymentID: d.ID, Kind: queue.KindState, State: to, At: time.Now(), OutputType: model.OutputStatic}
+			if to == model.StateReady {
+				ev.ArtifactKey = model.ArtifactPrefix(d.ID)
+			}
 			if err := e.q.Client().PublishEvent(ctx, ev); err != nil {
 				t.Fatal(err)
 			}
