@@ -31,18 +31,7 @@ func loadToolConfig(name, synopsis string, args []string, getenv func(string) st
 		}
 	}
 	fs := flag.NewFlagSet("berth "+name, flag.ContinueOnError)
-	var errs []error
-	for _, o := range opts {
-		if err := o.value.Set(o.def); err != nil {
-			errs = append(errs, fmt.Errorf("default of -%s: %w", o.flag, err))
-		}
-		if v := getenv(o.env); v != "" {
-			if err := o.value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", o.env, err))
-			}
-		}
-		fs.Var(o.value, o.flag, o.help)
-	}
+	errs := bindOptions(fs, opts, getenv)
 	extra(fs)
 	fs.Usage = func() {
 		w := fs.Output()

@@ -226,20 +226,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	opts := options(&c)
 	fs := flag.NewFlagSet("berth serve", flag.ContinueOnError)
 	fs.Usage = func() { printUsage(fs.Output(), opts) }
-	var errs []error
-	for _, o := range opts {
-		if err := o.value.Set(o.def); err != nil {
-			errs = append(errs, fmt.Errorf("default of -%s: %w", o.flag, err))
-		}
-		// Every bad variable is reported, not just the first, so one
-		// restart shows all that needs fixing.
-		if v := getenv(o.env); v != "" {
-			if err := o.value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", o.env, err))
-			}
-		}
-		fs.Var(o.value, o.flag, o.help)
-	}
+	errs := bindOptions(fs, opts, getenv)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -292,6 +279,26 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("BERTH_S3_ENDPOINT needs BERTH_S3_ACCESS_KEY and BERTH_S3_SECRET_KEY"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// bindOptions sets each option to its default, then to its variable when
+// getenv has one, and registers it as a flag of fs (parsed later, so a
+// flag beats its variable). Every bad value is reported, not just the
+// first, so one restart shows all that needs fixing.
+func bindOptions(fs *flag.FlagSet, opts []option, getenv func(string) string) []error {
+	var errs []error
+	for _, o := range opts {
+		if err := o.value.Set(o.def); err != nil {
+			errs = append(errs, fmt.Errorf("default of -%s: %w", o.flag, err))
+		}
+		if v := getenv(o.env); v != "" {
+			if err := o.value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", o.env, err))
+			}
+		}
+		fs.Var(o.value, o.flag, o.help)
+	}
+	return errs
 }
 
 // newAdminToken is a strong admin token an operator may use: 32 random
