@@ -98,8 +98,15 @@ func TestFullDisk(t *testing.T) {
 	if again := deploy(p.ID); again.State != "ready" {
 		t.Fatalf("a deployment that fits, after the full disk: %s (%s)", again.State, again.Error)
 	}
-	if res, body := b.getHost("full.localhost", "/"); res.StatusCode != http.StatusOK || string(body) != "<h1>small again</h1>" {
-		t.Errorf("production after the full disk: %d %q", res.StatusCode, body)
+	// The promotion follows the stored "ready" state: wait for it.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		res, body := b.getHost("full.localhost", "/")
+		if res.StatusCode == http.StatusOK && string(body) == "<h1>small again</h1>" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("production after the full disk: %d %q", res.StatusCode, body)
+		}
 	}
 }
 
