@@ -40,7 +40,10 @@ type BuildJob struct {
 	GitToken []byte `json:"git_token,omitempty"`
 	// Scope is how far the build is trusted (model.ScopeProduction, …):
 	// it decides the build cache it may read and write.
-	Scope    string    `json:"scope,omitempty"`
+	Scope string `json:"scope,omitempty"`
+	// Labels are the worker labels the project requires (model.WorkerLabels):
+	// only a worker that has all of them takes the job.
+	Labels   []string  `json:"labels,omitempty"`
 	QueuedAt time.Time `json:"queued_at"`
 }
 
