@@ -36,18 +36,20 @@ const WorkerPasswordFile = "worker.password"
 const berthInboxPrefix = "_BERTH_INBOX"
 
 // workerPermissions lets a worker do what a builder does through Client:
-// open and pull the builders consumer of BUILDS, settle its own deliveries,
-// publish events and hear cancellations. It cannot publish jobs or cancels,
-// touch any other stream or consumer through the JetStream API, nor
-// subscribe to job, event or berth's own reply subjects.
+// open and pull the builders consumers of BUILDS (one per label set),
+// settle its own deliveries, publish events and heartbeats, hear
+// cancellations. It cannot publish jobs or cancels, touch any other stream
+// or consumer through the JetStream API, nor subscribe to job, event or
+// berth's own reply subjects.
 func workerPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			"$JS.API.INFO", // Ping: account totals only
-			"$JS.API.CONSUMER.INFO." + StreamBuilds + "." + ConsumerBuilders,
-			"$JS.API.CONSUMER.MSG.NEXT." + StreamBuilds + "." + ConsumerBuilders,
-			"$JS.ACK." + StreamBuilds + "." + ConsumerBuilders + ".>",
+			"$JS.API.CONSUMER.INFO." + StreamBuilds + ".*",
+			"$JS.API.CONSUMER.MSG.NEXT." + StreamBuilds + ".*",
+			"$JS.ACK." + StreamBuilds + ".>",
 			SubjectEvents + ">",
+			SubjectWorkers + "*",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			"_INBOX.>",

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +24,10 @@ type Client struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
+	// ackWait is the builders consumers' ack wait, for the consumer of a
+	// label set declared when its first job is published.
+	ackWait  time.Duration
+	declared sync.Map // label keys whose builders consumer exists
 }
 
 func newClient(nc *nats.Conn, log *slog.Logger) (*Client, error) {
@@ -50,7 +56,16 @@ func (c *Client) PublishJob(ctx context.Context, job BuildJob) error {
 	if err != nil {
 		return fmt.Errorf("encode build job: %w", err)
 	}
-	if _, err := c.js.Publish(ctx, SubjectBuildJobs+job.DeploymentID, data, jetstream.WithMsgID(job.DeploymentID)); err != nil {
+	if len(job.Labels) > 0 {
+		key := labelKey(job.Labels)
+		if _, ok := c.declared.Load(key); !ok {
+			if err := declareBuilders(ctx, c.js, job.Labels, c.ackWait); err != nil {
+				return err
+			}
+			c.declared.Store(key, true)
+		}
+	}
+	if _, err := c.js.Publish(ctx, jobSubject(job), data, jetstream.WithMsgID(job.DeploymentID)); err != nil {
 		return fmt.Errorf("publish build job: %w", err)
 	}
 	return nil
@@ -71,6 +86,10 @@ func (c *Client) PendingJob(ctx context.Context, deploymentID string) (*BuildJob
 		return nil, fmt.Errorf("open builds stream: %w", err)
 	}
 	msg, err := s.GetLastMsgForSubject(ctx, SubjectBuildJobs+deploymentID)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// A job of a project that requires labels: one token more.
+		msg, err = s.GetLastMsgForSubject(ctx, SubjectBuildJobs+"*."+deploymentID)
+	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	}
@@ -103,20 +122,73 @@ func (j *Job) Nak() error { return j.msg.Nak() }
 // redelivered after the ack wait.
 func (j *Job) InProgress() error { return j.msg.InProgress() }
 
-// Jobs is a worker's view of the build queue: the shared durable consumer
-// that hands each job to one worker at a time.
+// Jobs is a worker's view of the build queue: the durable consumers that
+// hand each job to one worker at a time, one per label set the worker can
+// build.
 type Jobs struct {
-	cons jetstream.Consumer
-	log  *slog.Logger
+	js     jetstream.JetStream
+	sets   [][]string // label sets this worker builds
+	log    *slog.Logger
+	mu     sync.Mutex
+	cons   map[string]jetstream.Consumer // opened consumers by name
+	looked time.Time                     // when missing consumers were last looked for
+	next   int                           // round robin over cons
 }
 
-// Jobs opens the build queue for taking jobs.
-func (c *Client) Jobs(ctx context.Context) (*Jobs, error) {
+// Jobs opens the build queue for taking jobs: those that require no labels,
+// and those whose labels are all among labels (normalised by
+// model.WorkerLabels).
+func (c *Client) Jobs(ctx context.Context, labels ...string) (*Jobs, error) {
+	j := &Jobs{js: c.js, sets: subsets(labels), log: c.log, cons: map[string]jetstream.Consumer{}}
 	cons, err := c.js.Consumer(ctx, StreamBuilds, ConsumerBuilders)
 	if err != nil {
 		return nil, fmt.Errorf("open builders consumer: %w", err)
 	}
-	return &Jobs{cons: cons, log: c.log}, nil
+	j.cons[ConsumerBuilders] = cons
+	j.lookUp(ctx)
+	return j, nil
+}
+
+// lookUp opens the consumers of this worker's label sets that exist by
+// now: the control plane declares one when it publishes the first job of
+// its label set.
+func (j *Jobs) lookUp(ctx context.Context) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if time.Since(j.looked) < 10*time.Second {
+		return
+	}
+	j.looked = time.Now()
+	for _, set := range j.sets {
+		name := buildersConsumer(set)
+		if _, ok := j.cons[name]; ok {
+			continue
+		}
+		cons, err := j.js.Consumer(ctx, StreamBuilds, name)
+		if err == nil {
+			j.cons[name] = cons
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			j.log.Warn("open builders consumer", slog.String("consumer", name), slog.Any("error", err))
+		}
+	}
+}
+
+// pick returns the consumer to ask next and how long to wait on it: with
+// one consumer a long poll, with several a short one each in turn.
+func (j *Jobs) pick() (jetstream.Consumer, time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	names := make([]string, 0, len(j.cons))
+	for name := range j.cons {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	j.next++
+	cons := j.cons[names[j.next%len(names)]]
+	if len(names) == 1 {
+		return cons, 30 * time.Second
+	}
+	return cons, time.Second
 }
 
 // Next waits for the next job until ctx ends. A job that cannot be decoded
@@ -126,8 +198,12 @@ func (j *Jobs) Next(ctx context.Context) (*Job, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fetchCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		msg, err := j.cons.Next(jetstream.FetchContext(fetchCtx))
+		if len(j.sets) > 1 {
+			j.lookUp(ctx)
+		}
+		cons, wait := j.pick()
+		fetchCtx, cancel := context.WithTimeout(ctx, wait)
+		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

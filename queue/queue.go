@@ -33,6 +33,9 @@ type Config struct {
 	// BuildAckWait is how long a build may go without a heartbeat before
 	// JetStream redelivers it.
 	BuildAckWait time.Duration
+	// Replicas of each stream: 1 on the embedded server, 3 on a cluster of
+	// three or more (Dial).
+	Replicas int
 }
 
 // Queue is the running server and berth's in-process connection to it.
@@ -108,6 +111,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Queue, error) {
 		q.Close()
 		return nil, err
 	}
+	q.client.ackWait = cfg.BuildAckWait
 	if err := declare(ctx, q.client.js, cfg); err != nil {
 		q.Close()
 		return nil, err
@@ -144,19 +148,13 @@ func declare(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  time.Hour,
+		Replicas:    max(cfg.Replicas, 1),
 	})
 	if err != nil {
 		return fmt.Errorf("declare builds stream: %w", err)
 	}
-	_, err = js.CreateOrUpdateConsumer(ctx, StreamBuilds, jetstream.ConsumerConfig{
-		Durable:       ConsumerBuilders,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.BuildAckWait,
-		MaxDeliver:    -1, // the builder itself stops after MaxAttempts and reports why
-		MaxAckPending: 1000,
-	})
-	if err != nil {
-		return fmt.Errorf("declare builders consumer: %w", err)
+	if err := declareBuilders(ctx, js, nil, cfg.BuildAckWait); err != nil {
+		return err
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamEvents,
@@ -171,6 +169,7 @@ func declare(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		MaxBytes:   EventsMaxBytes,
 		MaxMsgSize: 256 << 10,
 		Discard:    jetstream.DiscardOld,
+		Replicas:   max(cfg.Replicas, 1),
 	})
 	if err != nil {
 		return fmt.Errorf("declare events stream: %w", err)

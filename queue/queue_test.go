@@ -11,7 +11,12 @@ import (
 
 func startQueue(t *testing.T) *Queue {
 	t.Helper()
-	q, err := Start(t.Context(), Config{Dir: t.TempDir(), BuildAckWait: time.Minute}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return startQueueIn(t, t.TempDir())
+}
+
+func startQueueIn(t *testing.T, dir string) *Queue {
+	t.Helper()
+	q, err := Start(t.Context(), Config{Dir: dir, BuildAckWait: time.Minute}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
