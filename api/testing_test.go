@@ -41,6 +41,7 @@ type harness struct {
 	DB        *store.DB
 	Queue     *queue.Queue
 	Box       *secretbox.Box
+	WorkerBox *secretbox.Box // the worker key build jobs are sealed with
 	Artifacts artifacts.Bucket
 	Deploys   *deploys.Lifecycle
 	Server    *api.Handler
@@ -83,6 +84,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if h.Box, err = secretbox.New(key); err != nil {
 		t.Fatal(err)
 	}
+	workerKey := make([]byte, 32)
+	rand.Read(workerKey)
+	if h.WorkerBox, err = secretbox.New(workerKey); err != nil {
+		t.Fatal(err)
+	}
 	if h.Artifacts, err = artifacts.NewLocal(filepath.Join(dir, "artifacts")); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +102,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	cfg := api.Config{AppDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
 	// No builder runs here, so no build ever ends: a test that queues
 	// several deployments wants all their jobs out unless it says otherwise.
-	dcfg := deploys.Config{UserConcurrency: 1000}
+	dcfg := deploys.Config{UserConcurrency: 1000, JobSecrets: h.WorkerBox}
 	for _, o := range opts {
 		o(&cfg, &dcfg)
 	}

@@ -72,7 +72,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 	// uses it on the host and never hands it to the container.
 	if strings.HasPrefix(d.GitURL, l.cfg.GitHubURL+"/") {
 		if token := l.RepoToken(ctx, ownerID); token != "" {
-			job.GitToken = l.secrets.Seal([]byte(token), model.GitTokenAAD(d.ID))
+			job.GitToken = l.cfg.JobSecrets.Seal([]byte(token), model.GitTokenAAD(d.ID))
 		}
 	}
 	return l.queue.PublishJob(ctx, job)
