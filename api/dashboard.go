@@ -213,6 +213,7 @@ var apiFieldNames = strings.NewReplacer(
 	"github_repo", "the GitHub repository",
 	"root_dir", "the root directory",
 	"output_dir", "the output directory",
+	"worker_labels: ", "", // the sentence after it names the label
 )
 
 func formSentence(msg string) string {
