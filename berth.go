@@ -60,6 +60,9 @@ type Main struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+
+	// stopWorkers ends the subscription to workers' heartbeats.
+	stopWorkers func()
 }
 
 // NewMain returns an unstarted program.
@@ -166,6 +169,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// The directory of build workers, from their heartbeats, for /v1/workers.
+	workers := queue.NewDirectory()
+	if m.stopWorkers, err = m.queue.Client().OnWorkers(workers.Seen); err != nil {
+		return err
+	}
+
 	m.apps = apps.New(apps.Config{
 		Image:       cfg.RuntimeImage,
 		Instance:    instance,
@@ -216,7 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport, Workers: workers,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -349,6 +358,9 @@ func (m *Main) Close() error {
 		if err := m.sandbox.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.stopWorkers != nil {
+		m.stopWorkers()
 	}
 	if m.queue != nil {
 		m.queue.Close()
