@@ -61,6 +61,9 @@ type Main struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+
+	// stopWorkers ends the subscription to workers' heartbeats.
+	stopWorkers func()
 }
 
 // NewMain returns an unstarted program.
@@ -161,6 +164,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.log.InfoContext(ctx, "no builds run in this process: workers elsewhere take them")
 	}
 
+	// The directory of build workers, from their heartbeats, for /v1/workers.
+	workers := queue.NewDirectory()
+	if m.stopWorkers, err = m.queue.Client().OnWorkers(workers.Seen); err != nil {
+		return err
+	}
+
 	m.apps = apps.New(apps.Config{
 		Image:       cfg.RuntimeImage,
 		Instance:    instance,
@@ -211,7 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport, Workers: workers,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -417,6 +426,9 @@ func (m *Main) Close() error {
 		if err := m.sandbox.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.stopWorkers != nil {
+		m.stopWorkers()
 	}
 	if m.queue != nil {
 		m.queue.Close()

@@ -48,6 +48,7 @@ type harness struct {
 	Serving   *serving.Handler
 	DNS       *dnstest.Server // custom domain checks ask it; berth's address is 127.0.0.1
 	Logs      *testLogWriter
+	Workers   *fakeWorkers // what the server knows of build workers; empty unless a test sets it
 
 	dbPath string
 
@@ -67,7 +68,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db")}
+	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db"), Workers: &fakeWorkers{}}
 	log := slog.New(slog.NewTextHandler(h.Logs, nil))
 
 	var err error
@@ -123,7 +124,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	doms := domains.New(domains.Config{AppDomain: cfg.AppDomain, DashboardHost: "localhost",
 		PublicIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Resolver: h.DNS.Addr()}, h.DB, sv.Invalidate, log)
 	h.Server, err = api.New(cfg, api.Deps{
-		DB: h.DB, Deploys: h.Deploys, Domains: doms, Secrets: h.Box, Log: log,
+		DB: h.DB, Deploys: h.Deploys, Domains: doms, Secrets: h.Box, Log: log, Workers: h.Workers,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},
 			{Name: "nats", Ping: h.Queue.Ping},
