@@ -156,18 +156,18 @@ func (m *Main) Run(ctx context.Context) error {
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 
+	// The directory of build workers, from their heartbeats, for /v1/workers.
+	workers := queue.NewDirectory()
+	if m.stopWorkers, err = m.queue.Client().OnWorkers(workers.Seen); err != nil {
+		return err
+	}
+
 	if cfg.BuildConcurrency > 0 {
 		if err := m.startPool(ctx, instance, dirs["work"], jobSecrets); err != nil {
 			return err
 		}
 	} else {
 		m.log.InfoContext(ctx, "no builds run in this process: workers elsewhere take them")
-	}
-
-	// The directory of build workers, from their heartbeats, for /v1/workers.
-	workers := queue.NewDirectory()
-	if m.stopWorkers, err = m.queue.Client().OnWorkers(workers.Seen); err != nil {
-		return err
 	}
 
 	m.apps = apps.New(apps.Config{
