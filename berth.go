@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,9 @@ type Main struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+
+	// stopWorkers ends the subscription to workers' heartbeats.
+	stopWorkers func()
 }
 
 // NewMain returns an unstarted program.
@@ -104,6 +108,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Build jobs' secrets are sealed with the worker key, which workers on
+	// other hosts hold instead of the instance's.
+	workerKey, err := secretbox.LoadOrCreateKey(cmp.Or(cfg.WorkerKeyFile, filepath.Join(cfg.DataDir, "worker.key")))
+	if err != nil {
+		return err
+	}
+	jobSecrets, err := secretbox.New(workerKey)
+	if err != nil {
+		return err
+	}
 	instance, err := instanceID(filepath.Join(cfg.DataDir, "instance-id"))
 	if err != nil {
 		return err
@@ -112,8 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.db, err = store.Open(ctx, filepath.Join(cfg.DataDir, "berth.db")); err != nil {
 		return err
 	}
-	if m.queue, err = queue.Start(ctx, queue.Config{Dir: dirs["jetstream"], Listen: cfg.NATSListen,
-		AuthDir: filepath.Join(cfg.DataDir, "nats"), TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey}, m.log); err != nil {
+	if m.queue, err = m.openQueue(ctx, dirs["jetstream"]); err != nil {
 		return err
 	}
 	if cfg.S3Endpoint != "" {
@@ -139,31 +152,22 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.deploys = deploys.New(deploys.Config{GitHubURL: cfg.GitHubURL, GitHubToken: cfg.GitHubToken,
 		UserConcurrency: cfg.UserBuildConcurrency, MaxQueued: cfg.MaxQueuedBuilds, MaxProjects: cfg.MaxProjects,
-		AllowLocalGit: cfg.AllowLocalGit, HealthTimeout: cfg.PromoteHealthTimeout},
+		AllowLocalGit: cfg.AllowLocalGit, HealthTimeout: cfg.PromoteHealthTimeout, JobSecrets: jobSecrets},
 		m.db, m.queue.Client(), secrets, m.log)
 	m.deploys.Observe(m.observe)
 
-	m.pool = builder.New(builder.Config{
-		Concurrency: cfg.BuildConcurrency,
-		Image:       cfg.BuildImage,
-		Timeout:     cfg.BuildTimeout,
-		ExtraCAFile: cfg.ExtraCAFile,
-		Limits: sandbox.Limits{
-			MemoryBytes: cfg.BuildMemoryMB << 20,
-			NanoCPUs:    int64(cfg.BuildCPUs * 1e9),
-			PidsLimit:   cfg.BuildPids,
-			DiskBytes:   cfg.BuildDiskMB << 20,
-		},
-		WorkDir:       dirs["work"],
-		Instance:      instance,
-		CacheDir:      buildCacheDir(cfg),
-		CacheMaxBytes: cfg.BuildCacheMB << 20,
-		LogMaxLines:   cfg.BuildLogLines,
-		LogMaxBytes:   cfg.BuildLogMB << 20,
-		GitAllowNets:  cfg.GitAllowNets,
-	}, m.queue.Client(), m.sandbox, m.artifacts, secrets, m.log)
-	if err := m.pool.Start(ctx); err != nil {
+	// The directory of build workers, from their heartbeats, for /v1/workers.
+	workers := queue.NewDirectory()
+	if m.stopWorkers, err = m.queue.Client().OnWorkers(workers.Seen); err != nil {
 		return err
+	}
+
+	if cfg.BuildConcurrency > 0 {
+		if err := m.startPool(ctx, instance, dirs["work"], jobSecrets); err != nil {
+			return err
+		}
+	} else {
+		m.log.InfoContext(ctx, "no builds run in this process: workers elsewhere take them")
 	}
 
 	m.apps = apps.New(apps.Config{
@@ -216,7 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 		AuthLimits: api.AuthLimits{PerIP: cfg.AuthFailuresPerIP, Global: cfg.AuthFailuresGlobal},
 	}, api.Deps{
-		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport,
+		DB: m.db, Deploys: m.deploys, Domains: m.domains, Secrets: secrets, Log: m.log, Disk: m.diskReport, Workers: workers,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: m.db.Ping},
 			{Name: "nats", Ping: m.queue.Ping},
@@ -252,6 +256,79 @@ func (m *Main) Run(ctx context.Context) error {
 	m.front = serving.OpenPlain(m.listener, m.certs.HTTPHandler(router), cfg.MaxConns, m.log)
 	m.secure = serving.OpenTLS(m.tlsListener, m.certs.TLSConfig(), certs.HSTS(router), cfg.MaxConns, m.log)
 	return nil
+}
+
+// openQueue starts the embedded NATS server, or connects to the external
+// cluster of -nats-url.
+func (m *Main) openQueue(ctx context.Context, dir string) (*queue.Queue, error) {
+	cfg := m.cfg
+	if len(cfg.NATSURLs) == 0 {
+		return queue.Start(ctx, queue.Config{Dir: dir, Listen: cfg.NATSListen,
+			AuthDir: filepath.Join(cfg.DataDir, "nats"), TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey}, m.log)
+	}
+	remote, err := cfg.remote("berth")
+	if err != nil {
+		return nil, err
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return queue.Dial(dialCtx, remote, cfg.NATSReplicas, 0, m.log)
+}
+
+// startPool starts this process's own builders.
+func (m *Main) startPool(ctx context.Context, instance, workDir string, jobSecrets *secretbox.Box) error {
+	cfg := m.cfg
+	id, err := workerID(cfg.WorkerID, filepath.Join(cfg.DataDir, "worker-id"))
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	m.pool = builder.New(builderConfig(cfg, instance, workDir, id, host), m.queue.Client(), m.sandbox, m.artifacts, jobSecrets, m.log)
+	return m.pool.Start(ctx)
+}
+
+// builderConfig is the builders' part of cfg, for serve and worker alike.
+func builderConfig(cfg Config, instance, workDir, id, host string) builder.Config {
+	return builder.Config{
+		Concurrency: cfg.BuildConcurrency,
+		Image:       cfg.BuildImage,
+		Timeout:     cfg.BuildTimeout,
+		ExtraCAFile: cfg.ExtraCAFile,
+		Limits: sandbox.Limits{
+			MemoryBytes: cfg.BuildMemoryMB << 20,
+			NanoCPUs:    int64(cfg.BuildCPUs * 1e9),
+			PidsLimit:   cfg.BuildPids,
+			DiskBytes:   cfg.BuildDiskMB << 20,
+		},
+		WorkDir:       workDir,
+		Instance:      instance,
+		CacheDir:      buildCacheDir(cfg),
+		CacheMaxBytes: cfg.BuildCacheMB << 20,
+		LogMaxLines:   cfg.BuildLogLines,
+		LogMaxBytes:   cfg.BuildLogMB << 20,
+		GitAllowNets:  cfg.GitAllowNets,
+		ID:            id,
+		Host:          host,
+		Version:       version,
+		Labels:        cfg.WorkerLabels,
+	}
+}
+
+// workerID is the configured worker id, or the one kept at path, made on
+// first use from the host name and a random suffix.
+func workerID(configured, path string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	host, _ := os.Hostname()
+	id := strings.ToLower(cmp.Or(host, "worker")) + "-" + store.NewID(4)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write worker id: %w", err)
+	}
+	return id, nil
 }
 
 // startCerts prepares the HTTPS listener's certificates: in auto mode,
@@ -349,6 +426,9 @@ func (m *Main) Close() error {
 		if err := m.sandbox.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.stopWorkers != nil {
+		m.stopWorkers()
 	}
 	if m.queue != nil {
 		m.queue.Close()

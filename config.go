@@ -98,6 +98,17 @@ type Config struct {
 	NATSTLSCert          string // PEM certificate (chain) of the NATS listener; set, it requires TLS
 	NATSTLSKey           string
 	PromoteHealthTimeout time.Duration // how long a promotion waits for the deployment to serve its health path
+
+	NATSURLs         []string // an external NATS cluster instead of the embedded server
+	NATSUser         string
+	NATSPasswordFile string
+	NATSCreds        string
+	NATSCA           string
+	NATSReplicas     int      // replicas of the streams on the cluster; 0 decides from its size
+	WorkerKeyFile    string   // "": <data dir>/worker.key
+	WorkerID         string   // "": <host name>-<random>, kept in <data dir>/worker-id
+	WorkerLabels     []string // normalised by settleNATS
+	DrainTimeout     time.Duration
 }
 
 // option is one setting of berth serve: its flag, its BERTH_* variable, its
@@ -216,6 +227,19 @@ func options(c *Config) []option {
 
 		// Promotion: production moves only to a deployment that serves.
 		{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "60s", "how long a promotion waits for a server deployment to start and answer its project's health path below 500; past it, production stays where it was", (*durationValue)(&c.PromoteHealthTimeout), ""},
+
+		// More than one machine: an external NATS cluster, build workers on
+		// other hosts (berth worker reads these too).
+		{"nats-url", "BERTH_NATS_URL", "", "comma-separated URLs of a NATS JetStream cluster (`nats://host:4222`, or `tls://`); berth serve then uses it instead of its embedded server, and berth worker takes its jobs from it", (*listValue)(&c.NATSURLs), ""},
+		{"nats-user", "BERTH_NATS_USER", "", "user name on the servers of -nats-url", (*stringValue)(&c.NATSUser), ""},
+		{"nats-password-file", "BERTH_NATS_PASSWORD_FILE", "", "file holding the password of -nats-user (kept out of flags and the environment)", (*stringValue)(&c.NATSPasswordFile), ""},
+		{"nats-creds", "BERTH_NATS_CREDS", "", "NATS credentials file (JWT and NKey seed), instead of -nats-user", (*stringValue)(&c.NATSCreds), ""},
+		{"nats-ca", "BERTH_NATS_CA", "", "PEM file of the CA that signed the NATS servers' certificates; set, TLS is required", (*stringValue)(&c.NATSCA), ""},
+		{"nats-replicas", "BERTH_NATS_REPLICAS", "0", "copies of each of berth's streams on the cluster of -nats-url (0: 3 when it has three or more servers, else 1)", (*intValue)(&c.NATSReplicas), ""},
+		{"worker-key-file", "BERTH_WORKER_KEY_FILE", "", "key that build jobs' secrets (build env vars, clone tokens) are sealed with; berth serve creates it, each berth worker needs a copy (mode 0600)", (*stringValue)(&c.WorkerKeyFile), "`<data dir>/worker.key`"},
+		{"worker-id", "BERTH_WORKER_ID", "", "name of this process's builders on the Workers page", (*stringValue)(&c.WorkerID), "`<host name>-<random>`, kept in `<data dir>/worker-id`"},
+		{"worker-labels", "BERTH_WORKER_LABELS", "", "comma-separated labels of this process's builders (`arm64,big`): besides unlabelled jobs they take those of projects that require some of these labels", (*listValue)(&c.WorkerLabels), ""},
+		{"drain-timeout", "BERTH_DRAIN_TIMEOUT", "5m", "berth worker: on SIGTERM, how long running builds may go on; then they are handed back to the queue for another worker", (*durationValue)(&c.DrainTimeout), ""},
 	}
 }
 
@@ -251,8 +275,8 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.BuildLogLines < 100 || c.BuildLogMB < 1 {
 		errs = append(errs, errors.New("a build log must keep at least 100 lines and 1 MiB"))
 	}
-	if c.BuildConcurrency < 1 {
-		errs = append(errs, errors.New("build concurrency must be at least 1"))
+	if c.BuildConcurrency < 0 || c.BuildConcurrency == 0 && len(c.NATSURLs) == 0 && c.NATSListen == "" {
+		errs = append(errs, errors.New("BERTH_BUILD_CONCURRENCY must be at least 1; 0 (no builds in this process) only with workers elsewhere: BERTH_NATS_URL or BERTH_NATS_LISTEN"))
 	}
 	if c.AuthFailuresPerIP < 1 || c.AuthFailuresGlobal < 1 {
 		errs = append(errs, errors.New("BERTH_AUTH_FAILURES_PER_IP and BERTH_AUTH_FAILURES_GLOBAL must be at least 1"))

@@ -95,6 +95,16 @@ var settings = []struct {
 	{"nats-tls-cert", "BERTH_NATS_TLS_CERT", "/etc/berth/nats.pem", "/etc/berth/nats.pem", func(c Config) any { return c.NATSTLSCert }},
 	{"nats-tls-key", "BERTH_NATS_TLS_KEY", "/etc/berth/nats.key", "/etc/berth/nats.key", func(c Config) any { return c.NATSTLSKey }},
 	{"promote-health-timeout", "BERTH_PROMOTE_HEALTH_TIMEOUT", "45s", 45 * time.Second, func(c Config) any { return c.PromoteHealthTimeout }},
+	{"nats-url", "BERTH_NATS_URL", "nats://10.0.0.5:4222, tls://nats.example.net:4222", []string{"nats://10.0.0.5:4222", "tls://nats.example.net:4222"}, func(c Config) any { return c.NATSURLs }},
+	{"nats-user", "BERTH_NATS_USER", "berth", "berth", func(c Config) any { return c.NATSUser }},
+	{"nats-password-file", "BERTH_NATS_PASSWORD_FILE", "/etc/berth/nats.password", "/etc/berth/nats.password", func(c Config) any { return c.NATSPasswordFile }},
+	{"nats-creds", "BERTH_NATS_CREDS", "/etc/berth/berth.creds", "/etc/berth/berth.creds", func(c Config) any { return c.NATSCreds }},
+	{"nats-ca", "BERTH_NATS_CA", "/etc/berth/nats-ca.pem", "/etc/berth/nats-ca.pem", func(c Config) any { return c.NATSCA }},
+	{"nats-replicas", "BERTH_NATS_REPLICAS", "3", 3, func(c Config) any { return c.NATSReplicas }},
+	{"worker-key-file", "BERTH_WORKER_KEY_FILE", "/etc/berth/worker.key", "/etc/berth/worker.key", func(c Config) any { return c.WorkerKeyFile }},
+	{"worker-id", "BERTH_WORKER_ID", "builder-7", "builder-7", func(c Config) any { return c.WorkerID }},
+	{"worker-labels", "BERTH_WORKER_LABELS", "Big, arm64", []string{"arm64", "big"}, func(c Config) any { return c.WorkerLabels }},
+	{"drain-timeout", "BERTH_DRAIN_TIMEOUT", "90s", 90 * time.Second, func(c Config) any { return c.DrainTimeout }},
 }
 
 // companions are set in every case so that settings which need each other
@@ -155,8 +165,11 @@ func TestFlagBeatsVariable(t *testing.T) {
 					other = "192.0.2.1"
 				}
 			}
-			if s.flag == "public-url" {
+			switch s.flag {
+			case "public-url":
 				other = "https://other.example.net"
+			case "nats-url":
+				other = "nats://other.example.net:4222"
 			}
 			vars := companions()
 			vars[s.env] = other

@@ -34,6 +34,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "worker":
+		return workerCommand(args[1:])
 	case "backup":
 		return backupCommand(args[1:], os.Getenv, os.Stdout)
 	case "restore":
@@ -54,6 +56,7 @@ func usage() {
 
 Usage:
   berth serve [flags]   run the server (berth serve -h lists flags and BERTH_* variables)
+  berth worker [flags]  build jobs of a berth serve elsewhere (berth worker -h lists flags)
   berth backup TARGET   write a backup of the data directory to a file or s3://bucket/key
   berth restore BACKUP  fill an empty data directory from a backup
   berth version         print the version

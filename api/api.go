@@ -61,6 +61,8 @@ type Deps struct {
 	Log     *slog.Logger
 	// Disk measures the server's disk for administrators (nil: not known).
 	Disk func(context.Context) (DiskReport, error)
+	// Workers lists the build workers for administrators (nil: none).
+	Workers Workers
 }
 
 // Handler is the API and dashboard.
@@ -185,6 +187,7 @@ func (s *Handler) routes() *echo.Echo {
 	v1.DELETE("/users/:id", s.handleDeleteUser)
 	v1.GET("/system/disk", s.handleDisk)
 	v1.POST("/system/retention", s.handleRunRetention)
+	v1.GET("/workers", s.handleWorkers)
 	return e
 }
 

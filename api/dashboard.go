@@ -81,6 +81,8 @@ func (s *Handler) dashboardRoutes(e *echo.Echo) {
 
 	e.GET("/system", d.handleSystem, auth)
 	e.POST("/system/retention", d.handleRunRetention, auth)
+
+	e.GET("/workers", d.handleWorkers, auth)
 }
 
 // newDashboard parses the embedded templates. They are part of the binary,
@@ -126,7 +128,7 @@ func (d *dashboard) githubEnabled() bool { return d.s.cfg.GitHub.ClientID != "" 
 // pageView is what every page template receives.
 type pageView struct {
 	Title  string
-	Nav    string // the current section: projects, api-keys, users or system
+	Nav    string // the current section: projects, api-keys, users, system or workers
 	User   *store.User
 	CSRF   string
 	Notice string // a sentence confirming what just happened
@@ -211,6 +213,7 @@ var apiFieldNames = strings.NewReplacer(
 	"github_repo", "the GitHub repository",
 	"root_dir", "the root directory",
 	"output_dir", "the output directory",
+	"worker_labels: ", "", // the sentence after it names the label
 )
 
 func formSentence(msg string) string {

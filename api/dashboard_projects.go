@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,6 +63,7 @@ type projectForm struct {
 	OutputDir        string
 	AllowForkPRs     bool
 	HealthPath       string
+	WorkerLabels     string // separated by commas or spaces
 }
 
 func readProjectForm(c echo.Context) projectForm {
@@ -69,7 +71,7 @@ func readProjectForm(c echo.Context) projectForm {
 	return projectForm{
 		Name: v("name"), GitURL: v("git_url"), GitHubRepo: v("github_repo"), ProductionBranch: v("production_branch"),
 		RootDir: v("root_dir"), InstallCommand: v("install_command"), BuildCommand: v("build_command"), OutputDir: v("output_dir"),
-		AllowForkPRs: c.FormValue("allow_fork_prs") == "on", HealthPath: v("health_path"),
+		AllowForkPRs: c.FormValue("allow_fork_prs") == "on", HealthPath: v("health_path"), WorkerLabels: v("worker_labels"),
 	}
 }
 
@@ -77,7 +79,7 @@ func projectFormOf(p *store.Project) projectForm {
 	return projectForm{
 		Name: p.Name, GitURL: p.GitURL, GitHubRepo: p.GitHubRepo, ProductionBranch: p.ProductionBranch,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		AllowForkPRs: p.AllowForkPRs, HealthPath: p.HealthPath,
+		AllowForkPRs: p.AllowForkPRs, HealthPath: p.HealthPath, WorkerLabels: strings.Join(p.WorkerLabels, ", "),
 	}
 }
 
@@ -286,8 +288,10 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 	if f.HealthPath == "" {
 		f.HealthPath = "/"
 	}
+	labels := strings.FieldsFunc(f.WorkerLabels, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	patch := store.ProjectPatch{Name: &f.Name, ProductionBranch: &f.ProductionBranch, RootDir: &f.RootDir,
-		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir, HealthPath: &f.HealthPath}
+		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir, HealthPath: &f.HealthPath,
+		WorkerLabels: &labels}
 	if p.GitHubRepo == "" {
 		patch.GitURL = &f.GitURL // a linked GitHub repository is changed on GitHub's side
 		if f.GitURL != p.GitURL {

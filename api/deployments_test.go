@@ -199,9 +199,14 @@ func TestBuildEnvIsSealed(t *testing.T) {
 			t.Errorf("job carries %q in clear", secret)
 		}
 	}
-	plain, err := h.Box.Open(job.Env, []byte(d.ID))
+	// Sealed with the worker key, not the instance key that opens every
+	// stored secret.
+	if _, err := h.Box.Open(job.Env, []byte(d.ID)); err == nil {
+		t.Error("the job's env opens with the instance key")
+	}
+	plain, err := h.WorkerBox.Open(job.Env, []byte(d.ID))
 	if err != nil {
-		t.Fatalf("open job env with the deployment id: %v", err)
+		t.Fatalf("open job env with the worker key and the deployment id: %v", err)
 	}
 	var got map[string]string
 	if err := json.Unmarshal(plain, &got); err != nil {

@@ -102,16 +102,17 @@ func (s *Handler) updateProject(ctx context.Context, u *store.User, id string, p
 }
 
 type createProjectRequest struct {
-	Name             string `json:"name"`
-	GitURL           string `json:"git_url"`
-	GitHubRepo       string `json:"github_repo"`
-	ProductionBranch string `json:"production_branch"`
-	RootDir          string `json:"root_dir"`
-	InstallCommand   string `json:"install_command"`
-	BuildCommand     string `json:"build_command"`
-	OutputDir        string `json:"output_dir"`
-	AllowForkPRs     bool   `json:"allow_fork_prs"`
-	HealthPath       string `json:"health_path"`
+	Name             string   `json:"name"`
+	GitURL           string   `json:"git_url"`
+	GitHubRepo       string   `json:"github_repo"`
+	ProductionBranch string   `json:"production_branch"`
+	RootDir          string   `json:"root_dir"`
+	InstallCommand   string   `json:"install_command"`
+	BuildCommand     string   `json:"build_command"`
+	OutputDir        string   `json:"output_dir"`
+	AllowForkPRs     bool     `json:"allow_fork_prs"`
+	HealthPath       string   `json:"health_path"`
+	WorkerLabels     []string `json:"worker_labels"`
 }
 
 func (s *Handler) handleCreateProject(c echo.Context) error {
@@ -127,7 +128,7 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 		OwnerID: u.ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: strings.TrimSpace(req.GitHubRepo),
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
 		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, AllowForkPRs: req.AllowForkPRs,
-		HealthPath: req.HealthPath,
+		HealthPath: req.HealthPath, WorkerLabels: req.WorkerLabels,
 	}
 	secret, err := s.linkNewProject(c.Request().Context(), u, p)
 	if err != nil {

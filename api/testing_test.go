@@ -41,12 +41,14 @@ type harness struct {
 	DB        *store.DB
 	Queue     *queue.Queue
 	Box       *secretbox.Box
+	WorkerBox *secretbox.Box // the worker key build jobs are sealed with
 	Artifacts artifacts.Bucket
 	Deploys   *deploys.Lifecycle
 	Server    *api.Handler
 	Serving   *serving.Handler
 	DNS       *dnstest.Server // custom domain checks ask it; berth's address is 127.0.0.1
 	Logs      *testLogWriter
+	Workers   *fakeWorkers // what the server knows of build workers; empty unless a test sets it
 
 	dbPath string
 
@@ -66,7 +68,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db")}
+	h := &harness{t: t, Logs: newTestLogWriter(t), dbPath: filepath.Join(dir, "berth.db"), Workers: &fakeWorkers{}}
 	log := slog.New(slog.NewTextHandler(h.Logs, nil))
 
 	var err error
@@ -83,6 +85,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if h.Box, err = secretbox.New(key); err != nil {
 		t.Fatal(err)
 	}
+	workerKey := make([]byte, 32)
+	rand.Read(workerKey)
+	if h.WorkerBox, err = secretbox.New(workerKey); err != nil {
+		t.Fatal(err)
+	}
 	if h.Artifacts, err = artifacts.NewLocal(filepath.Join(dir, "artifacts")); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +103,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	cfg := api.Config{AppDomain: "localhost", PublicURL: "http://localhost:" + h.Port, AdminToken: adminToken, Version: "test"}
 	// No builder runs here, so no build ever ends: a test that queues
 	// several deployments wants all their jobs out unless it says otherwise.
-	dcfg := deploys.Config{UserConcurrency: 1000}
+	dcfg := deploys.Config{UserConcurrency: 1000, JobSecrets: h.WorkerBox}
 	for _, o := range opts {
 		o(&cfg, &dcfg)
 	}
@@ -117,7 +124,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	doms := domains.New(domains.Config{AppDomain: cfg.AppDomain, DashboardHost: "localhost",
 		PublicIPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Resolver: h.DNS.Addr()}, h.DB, sv.Invalidate, log)
 	h.Server, err = api.New(cfg, api.Deps{
-		DB: h.DB, Deploys: h.Deploys, Domains: doms, Secrets: h.Box, Log: log,
+		DB: h.DB, Deploys: h.Deploys, Domains: doms, Secrets: h.Box, Log: log, Workers: h.Workers,
 		Checks: []api.Check{
 			{Name: "sqlite", Ping: h.DB.Ping},
 			{Name: "nats", Ping: h.Queue.Ping},

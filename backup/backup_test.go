@@ -33,6 +33,9 @@ func testData(t *testing.T) (dir, deploymentID string) {
 	}
 	write(t, filepath.Join(dir, instanceFile), "0123abcd\n")
 	write(t, filepath.Join(dir, filepath.FromSlash(workerFile)), "a-worker-password-of-the-listener\n")
+	if _, err := secretbox.LoadOrCreateKey(filepath.Join(dir, workerKeyFile)); err != nil {
+		t.Fatal(err)
+	}
 	write(t, filepath.Join(dir, "artifacts", "deployments", "d1", "files", "index.html"), "<h1>hello</h1>")
 	write(t, filepath.Join(dir, "artifacts", "deployments", "d1", "files", ".berth-tmp-123"), "half")
 	write(t, filepath.Join(dir, "jetstream", "stream.dat"), "queue")
@@ -107,7 +110,7 @@ func TestArchiveContents(t *testing.T) {
 			t.Fatal(err)
 		}
 		names, modes, got := entries(t, buf.Bytes())
-		want := []string{dbFile, keyFile, instanceFile, workerFile}
+		want := []string{dbFile, keyFile, instanceFile, workerFile, workerKeyFile}
 		if withArtifacts {
 			want = append(want, "artifacts/deployments/d1/files/index.html")
 		}
@@ -150,7 +153,7 @@ func TestRestore(t *testing.T) {
 		if m.BerthVersion != "v9" {
 			t.Errorf("manifest %+v", m)
 		}
-		for _, name := range []string{keyFile, instanceFile, workerFile, "artifacts/deployments/d1/files/index.html"} {
+		for _, name := range []string{keyFile, instanceFile, workerFile, workerKeyFile, "artifacts/deployments/d1/files/index.html"} {
 			a, _ := os.ReadFile(filepath.Join(src, name))
 			b, err := os.ReadFile(filepath.Join(dst, name))
 			if err != nil || !bytes.Equal(a, b) {

@@ -68,7 +68,7 @@ func Create(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	if err := add(keyFile, filepath.Join(src.DataDir, keyFile)); err != nil {
 		return nil, err
 	}
-	for _, optional := range []string{instanceFile, workerFile} {
+	for _, optional := range []string{instanceFile, workerFile, workerKeyFile} {
 		if err := add(optional, filepath.Join(src.DataDir, filepath.FromSlash(optional))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}

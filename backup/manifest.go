@@ -1,7 +1,7 @@
 // Package backup writes and restores snapshots of a berth data directory:
 // the SQLite database (copied with VACUUM INTO while berth runs), the
 // secret key that opens sealed env vars and tokens, the instance id, the
-// NATS listener's worker password and,
+// NATS listener's worker password, the worker key and,
 // when asked, the local artifact directory, in one tar.gz with a
 // manifest. Targets are local files or S3 keys.
 package backup
@@ -28,8 +28,10 @@ const (
 	instanceFile = "instance-id"
 	// workerFile is the NATS listener's worker password: remote workers
 	// keep theirs working against a restored berth.
-	workerFile   = "nats/worker.password"
-	artifactsDir = "artifacts"
+	workerFile = "nats/worker.password"
+	// workerKeyFile seals build jobs' secrets; workers hold a copy.
+	workerKeyFile = "worker.key"
+	artifactsDir  = "artifacts"
 )
 
 // Manifest describes one backup.
@@ -54,7 +56,7 @@ type File struct {
 // data directory's files, or a clean relative path under artifacts/.
 func allowedName(name string) bool {
 	switch name {
-	case dbFile, keyFile, instanceFile, workerFile, ManifestName:
+	case dbFile, keyFile, instanceFile, workerFile, workerKeyFile, ManifestName:
 		return true
 	}
 	rest, ok := strings.CutPrefix(name, artifactsDir+"/")

@@ -66,7 +66,7 @@ func (p *Pool) handle(ctx context.Context, job *queue.Job) {
 		em.system("Build cancelled.")
 		p.finish(job, em, queue.Event{State: model.StateCancelled, Error: "Cancelled."})
 	case buildCtx.Err() != nil:
-		em.system("berth is stopping; this build will run again when it restarts.")
+		em.system("This worker is stopping; the build goes back to the queue and runs again.")
 		if err := job.Nak(); err != nil {
 			log.Warn("hand back build job", slog.Any("error", err))
 		}
@@ -117,6 +117,9 @@ func (p *Pool) heartbeat(job *queue.Job) (stop func()) {
 func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *emitter) (queue.Event, error) {
 	if err := em.state(ctx, queue.Event{State: model.StateBuilding, Attempt: attempt}); err != nil {
 		return queue.Event{}, err
+	}
+	if p.cfg.ID != "" {
+		em.system("Built by worker %s on %s.", p.cfg.ID, p.cfg.Host)
 	}
 	if attempt > 1 {
 		em.system("Attempt %d of %d: the previous run stopped before it finished.", attempt, p.cfg.MaxAttempts)

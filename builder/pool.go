@@ -38,6 +38,12 @@ type Config struct {
 	// (the operator's own git servers); every other loopback, private,
 	// link-local or otherwise internal address is refused.
 	GitAllowNets []netip.Prefix
+	// ID, Host and Version name this pool on the control plane's Workers
+	// page, through a heartbeat every queue.WorkerHeartbeat; an empty ID
+	// sends none. Labels (model.WorkerLabels) let it take the jobs of
+	// projects that require some of them too.
+	ID, Host, Version string
+	Labels            []string
 }
 
 // Pool is the worker pool.
@@ -50,9 +56,14 @@ type Pool struct {
 	log     *slog.Logger
 	cache   *buildCache // nil: builds keep no cache
 
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	stopFetch  context.CancelFunc // no more jobs are taken
+	cancel     context.CancelFunc // running builds are interrupted
+	wg         sync.WaitGroup     // the workers
+	beats      sync.WaitGroup     // the heartbeat of the pool
+	stopBeats  context.CancelFunc
 	stopCancel func() // ends the subscription to cancellations
+	started    time.Time
+	draining   bool // under mu
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -98,23 +109,57 @@ func (p *Pool) Start(ctx context.Context) error {
 	} else if n > 0 {
 		p.log.Info("removed orphaned build containers", slog.Int("count", n))
 	}
-	jobs, err := p.queue.Jobs(ctx)
+	jobs, err := p.queue.Jobs(ctx, p.cfg.Labels...)
 	if err != nil {
 		return err
 	}
 	if p.stopCancel, err = p.queue.OnCancel(p.onCancel); err != nil {
 		return err
 	}
+	p.started = time.Now()
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	runCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
+	p.stopFetch, p.cancel = stopFetch, cancel
 	for range p.cfg.Concurrency {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.work(runCtx, jobs)
+			p.work(fetchCtx, runCtx, jobs)
+		}()
+	}
+	if p.cfg.ID != "" {
+		beatCtx, stopBeats := context.WithCancel(context.Background())
+		p.stopBeats = stopBeats
+		p.beats.Add(1)
+		go func() {
+			defer p.beats.Done()
+			p.beat(beatCtx)
 		}()
 	}
 	return nil
+}
+
+// Drain stops taking jobs and lets running builds finish until ctx ends;
+// then Close hands back what still runs. No job is lost either way.
+func (p *Pool) Drain(ctx context.Context) {
+	p.mu.Lock()
+	p.draining = true
+	p.mu.Unlock()
+	if p.stopFetch != nil {
+		p.stopFetch()
+	}
+	p.sendBeat() // the Workers page shows it draining at once
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.log.Warn("drain: builds still running are handed back to the queue", slog.Int("running", p.Running()))
+	}
+	p.Close()
 }
 
 // Close stops taking jobs, interrupts running builds (their jobs are handed
@@ -123,6 +168,9 @@ func (p *Pool) Start(ctx context.Context) error {
 func (p *Pool) Close() {
 	if p.stopCancel != nil {
 		p.stopCancel()
+	}
+	if p.stopFetch != nil {
+		p.stopFetch()
 	}
 	if p.cancel != nil {
 		p.cancel()
@@ -133,6 +181,48 @@ func (p *Pool) Close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	if p.stopBeats != nil {
+		p.stopBeats()
+		p.beats.Wait()
+		p.stopBeats = nil
+	}
+}
+
+// Running is the number of builds in progress.
+func (p *Pool) Running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.running)
+}
+
+// beat sends a heartbeat now and every queue.WorkerHeartbeat until ctx ends.
+func (p *Pool) beat(ctx context.Context) {
+	t := time.NewTicker(queue.WorkerHeartbeat)
+	defer t.Stop()
+	for {
+		p.sendBeat()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pool) sendBeat() {
+	if p.cfg.ID == "" {
+		return
+	}
+	p.mu.Lock()
+	info := queue.WorkerInfo{ID: p.cfg.ID, Host: p.cfg.Host, Version: p.cfg.Version, Labels: p.cfg.Labels,
+		Running: len(p.running), Capacity: p.cfg.Concurrency, Draining: p.draining, StartedAt: p.started, At: time.Now()}
+	p.mu.Unlock()
+	if info.Labels == nil {
+		info.Labels = []string{}
+	}
+	if err := p.queue.PublishWorker(info); err != nil {
+		p.log.Warn("send worker heartbeat", slog.Any("error", err))
+	}
 }
 
 func (p *Pool) onCancel(id string) {
@@ -151,17 +241,19 @@ func (p *Pool) onCancel(id string) {
 	p.early[id] = now
 }
 
-func (p *Pool) work(ctx context.Context, jobs *queue.Jobs) {
-	for ctx.Err() == nil {
-		job, err := jobs.Next(ctx)
+// work takes jobs until fetchCtx ends and runs each under runCtx, whose
+// end interrupts it.
+func (p *Pool) work(fetchCtx, runCtx context.Context, jobs *queue.Jobs) {
+	for fetchCtx.Err() == nil {
+		job, err := jobs.Next(fetchCtx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if fetchCtx.Err() == nil {
 				p.log.Warn("fetch build job", slog.Any("error", err))
-				sleep(ctx, time.Second)
+				sleep(fetchCtx, time.Second)
 			}
 			continue
 		}
-		p.handle(ctx, job)
+		p.handle(runCtx, job)
 	}
 }
 

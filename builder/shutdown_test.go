@@ -72,7 +72,7 @@ func TestCloseHandsBackRunningBuild(t *testing.T) {
 		if ev.Kind == queue.KindState && ev.State != "building" {
 			t.Fatalf("a closed pool published the final state %+v", ev)
 		}
-		return ev.Kind == queue.KindLog && ev.Stream == "system" && strings.Contains(ev.Text, "berth is stopping; this build will run again")
+		return ev.Kind == queue.KindLog && ev.Stream == "system" && strings.Contains(ev.Text, "This worker is stopping; the build goes back to the queue")
 	})
 	if pending, err := qc.JobPending(ctx, job.DeploymentID); err != nil || !pending {
 		t.Fatalf("after Close the job is pending=%v (%v), want it back in the queue", pending, err)
@@ -93,6 +93,85 @@ func TestCloseHandsBackRunningBuild(t *testing.T) {
 		t.Fatalf("the build ran again as attempt %d, want 2", ev.Attempt)
 	}
 	waitFor("the second run's command output", func(ev queue.Event) bool { return ev.Kind == queue.KindLog && ev.Text == marker })
+}
+
+// TestDrainLetsRunningBuildsFinish: a draining pool takes no new job but
+// lets the running build finish and publish its final state.
+func TestDrainLetsRunningBuildsFinish(t *testing.T) {
+	image := buildImage(t)
+	repo := t.TempDir()
+	r, err := git.PlainInit(repo, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "index.html"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := r.Worktree()
+	wt.Add("index.html")
+	if _, err := wt.Commit("site", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	q, pool := testPool(t, Config{Concurrency: 2, Image: image, Timeout: time.Hour})
+	ctx := context.Background()
+	qc := q.Client()
+	const marker = "draining-build-runs"
+	job := queue.BuildJob{DeploymentID: "drain1", ProjectID: "p", GitURL: repo, AllowLocal: true,
+		BuildCommand: "echo " + marker + " && sleep 3 && mkdir -p dist && cp index.html dist/"}
+	if err := qc.PublishJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := watchEvents(t, qc, job.DeploymentID)
+	for ev := range evs {
+		if ev.Kind == queue.KindLog && ev.Text == marker {
+			break
+		}
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		pool.Drain(context.Background())
+	}()
+	// A job queued while the pool drains stays for another worker.
+	waitUntil(t, "the pool to stop fetching", func() bool {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		return pool.draining
+	})
+	late := queue.BuildJob{DeploymentID: "drain2", ProjectID: "p", GitURL: repo, AllowLocal: true}
+	if err := qc.PublishJob(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	<-drained
+	var final queue.Event
+	for ev := range evs {
+		if ev.Kind == queue.KindState && ev.State != "building" && ev.State != "uploading" {
+			final = ev
+			break
+		}
+	}
+	if final.State != "ready" {
+		t.Fatalf("the running build ended %+v, want ready", final)
+	}
+	if pending, err := qc.JobPending(ctx, late.DeploymentID); err != nil || !pending {
+		t.Fatalf("the job queued during the drain: pending=%v (%v), want it left in the queue", pending, err)
+	}
+	if evs, err := qc.Events(ctx, late.DeploymentID); err != nil || len(evs) != 0 {
+		t.Fatalf("a draining pool built the late job: %v %v", evs, err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within a minute", what)
 }
 
 // watchEvents streams the deployment's events, from the first, until the

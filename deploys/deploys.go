@@ -44,6 +44,11 @@ type Config struct {
 	// ready to serve: its server started and answering its health path
 	// (default DefaultHealthTimeout).
 	HealthTimeout time.Duration
+	// JobSecrets is the worker key: build jobs' secrets (build env vars,
+	// clone tokens) are sealed with it, so a worker on another host holds
+	// that key and never the instance's, which opens every stored secret.
+	// Nil: the instance key (tests).
+	JobSecrets *secretbox.Box
 }
 
 // Lifecycle runs deployments from creation to their final state.
@@ -70,6 +75,9 @@ func New(cfg Config, db *store.DB, q *queue.Client, secrets *secretbox.Box, log 
 	cfg.HealthTimeout = cmp.Or(cfg.HealthTimeout, DefaultHealthTimeout)
 	if cfg.GitHubURL == "" {
 		cfg.GitHubURL = "https://github.com"
+	}
+	if cfg.JobSecrets == nil {
+		cfg.JobSecrets = secrets
 	}
 	l := &Lifecycle{cfg: cfg, db: db, queue: q, secrets: secrets, log: log, broker: newBroker()}
 	l.events = newEventWriter(db, q, l.broker, l.applied, log)

@@ -56,12 +56,13 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
 		QueuedAt: d.CreatedAt, Scope: buildScope(p, d), AllowLocal: l.allowLocal(ctx, ownerID),
+		Labels: p.WorkerLabels,
 	}
 	if d.Fork {
 		// A fork's author controls what the build runs: it gets no
 		// secret of the project, and no token to clone with (forks
 		// of public repositories are public).
-		return l.queue.PublishJob(ctx, job)
+		return l.publishJob(ctx, job)
 	}
 	env, err := l.sealedBuildEnv(ctx, ownerID, p.ID, d.ID)
 	if err != nil {
@@ -72,10 +73,10 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 	// uses it on the host and never hands it to the container.
 	if strings.HasPrefix(d.GitURL, l.cfg.GitHubURL+"/") {
 		if token := l.RepoToken(ctx, ownerID); token != "" {
-			job.GitToken = l.secrets.Seal([]byte(token), model.GitTokenAAD(d.ID))
+			job.GitToken = l.cfg.JobSecrets.Seal([]byte(token), model.GitTokenAAD(d.ID))
 		}
 	}
-	return l.queue.PublishJob(ctx, job)
+	return l.publishJob(ctx, job)
 }
 
 // buildScope is how far d's build is trusted: production-branch builds

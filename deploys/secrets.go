@@ -64,7 +64,8 @@ func (l *Lifecycle) openEnv(ctx context.Context, ownerID, projectID, skip string
 }
 
 // sealedBuildEnv opens the project's build-time variables and seals them
-// again, as one JSON object bound to the deployment, for the build job.
+// again with the worker key, as one JSON object bound to the deployment,
+// for the build job.
 func (l *Lifecycle) sealedBuildEnv(ctx context.Context, ownerID, projectID, deploymentID string) ([]byte, error) {
 	env, err := l.openEnv(ctx, ownerID, projectID, model.TargetRuntime)
 	if err != nil || len(env) == 0 {
@@ -74,7 +75,7 @@ func (l *Lifecycle) sealedBuildEnv(ctx context.Context, ownerID, projectID, depl
 	if err != nil {
 		return nil, fmt.Errorf("encode build env: %w", err)
 	}
-	return l.secrets.Seal(data, model.BuildEnvAAD(deploymentID)), nil
+	return l.cfg.JobSecrets.Seal(data, model.BuildEnvAAD(deploymentID)), nil
 }
 
 // RuntimeEnv is a deployment's runtime environment (targets runtime and

@@ -30,6 +30,10 @@ type Project struct {
 	ProductionDeploymentID string    `json:"production_deployment_id"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+	// WorkerLabels are the labels a build worker must all have to take
+	// the project's builds, sorted (never nil once read or validated;
+	// empty: any worker).
+	WorkerLabels []string `json:"worker_labels"`
 	// WebhookSecret is the project's sealed webhook secret (nil when it has
 	// none); only the lifecycle opens it.
 	WebhookSecret []byte `json:"-"`
@@ -37,16 +41,17 @@ type Project struct {
 
 // ProjectPatch holds the fields a caller may change; nil means unchanged.
 type ProjectPatch struct {
-	Name             *string `json:"name"`
-	GitURL           *string `json:"git_url"`
-	GitHubRepo       *string `json:"github_repo"`
-	ProductionBranch *string `json:"production_branch"`
-	RootDir          *string `json:"root_dir"`
-	InstallCommand   *string `json:"install_command"`
-	BuildCommand     *string `json:"build_command"`
-	OutputDir        *string `json:"output_dir"`
-	AllowForkPRs     *bool   `json:"allow_fork_prs"`
-	HealthPath       *string `json:"health_path"`
+	Name             *string   `json:"name"`
+	GitURL           *string   `json:"git_url"`
+	GitHubRepo       *string   `json:"github_repo"`
+	ProductionBranch *string   `json:"production_branch"`
+	RootDir          *string   `json:"root_dir"`
+	InstallCommand   *string   `json:"install_command"`
+	BuildCommand     *string   `json:"build_command"`
+	OutputDir        *string   `json:"output_dir"`
+	AllowForkPRs     *bool     `json:"allow_fork_prs"`
+	HealthPath       *string   `json:"health_path"`
+	WorkerLabels     *[]string `json:"worker_labels"`
 	// GitHubRepoID is set by the server after checking the caller can see
 	// GitHubRepo, never from a request.
 	GitHubRepoID *int64 `json:"-"`
@@ -77,22 +82,27 @@ func (patch ProjectPatch) Apply(p *Project) {
 		p.AllowForkPRs = *patch.AllowForkPRs
 	}
 	set(&p.HealthPath, patch.HealthPath)
+	if patch.WorkerLabels != nil {
+		p.WorkerLabels = *patch.WorkerLabels
+	}
 }
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
 	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at,
-	github_repo_id, webhook_secret, health_path`
+	github_repo_id, webhook_secret, health_path, worker_labels`
 
 func scanProject(row row) (*Project, error) {
 	var p Project
 	var prod sql.NullString
 	var created, updated int64
+	var labels string
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
 		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated,
-		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath)
+		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath, &labels)
 	if err != nil {
 		return nil, err
 	}
+	p.WorkerLabels = splitLabels(labels)
 	p.ProductionDeploymentID = prod.String
 	p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return &p, nil
@@ -146,11 +156,11 @@ func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (boo
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
 		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at,
-		github_repo_id, webhook_secret, health_path)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		github_repo_id, webhook_secret, health_path, worker_labels)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
 		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now),
-		p.GitHubRepoID, p.WebhookSecret, p.HealthPath)
+		p.GitHubRepoID, p.WebhookSecret, p.HealthPath, strings.Join(p.WorkerLabels, ","))
 	if isUniqueViolation(err) {
 		return false, nil
 	}
@@ -209,9 +219,9 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
 		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?,
-		github_repo_id = ?, health_path = ? WHERE id = ? AND owner_id = ?`,
+		github_repo_id = ?, health_path = ?, worker_labels = ? WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, strings.Join(p.WorkerLabels, ","), id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}
@@ -267,4 +277,13 @@ func (db *DB) ProjectOwner(ctx context.Context, projectID string) (string, error
 		return "", fmt.Errorf("query project owner: %w", err)
 	}
 	return owner, nil
+}
+
+// splitLabels reads the worker_labels column: labels joined by commas
+// (none contains one).
+func splitLabels(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
 }

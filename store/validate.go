@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/berth-dev/berth/model"
 )
 
 var (
@@ -64,6 +66,11 @@ func (p *Project) Validate() error {
 	if !ValidHealthPath(p.HealthPath) {
 		return Errorf(EINVALID, "health_path must be a path starting with / (at most 512 characters, no spaces).")
 	}
+	labels, err := model.WorkerLabels(p.WorkerLabels)
+	if err != nil {
+		return Errorf(EINVALID, "worker_labels: %s.", err)
+	}
+	p.WorkerLabels = labels
 	return nil
 }
 
