@@ -100,6 +100,7 @@ func TestWorkersOnNATSCluster(t *testing.T) {
 		t.Fatalf("the build log names worker %q, not one of the test's", killed)
 	}
 	w.kill9()
+	t.Logf("killed worker %s in the middle of deployment %s", killed, victim.ID)
 	// Its build container goes with it, as it would with its machine.
 	removeBuildContainers(t, victim.ID)
 	got := b.waitState(victim.ID, 5*time.Minute, terminal)
@@ -124,6 +125,7 @@ func TestWorkersOnNATSCluster(t *testing.T) {
 	b.waitState(inflight.ID, 5*time.Minute, func(d deployment) bool { return d.State == model.StateBuilding || terminal(d) })
 	leader := c.node(streamInfo(t, ctx, js, queue.StreamBuilds).Cluster.Leader)
 	c.kill(leader)
+	t.Logf("killed %s, the leader of BUILDS, while deployment %s builds", leader.name, inflight.ID)
 	for _, name := range []string{queue.StreamBuilds, queue.StreamEvents} {
 		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
 			info := streamInfo(t, ctx, js, name)
