@@ -261,6 +261,10 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
 		return nil, err
 	}
+	user, err := s.runAs(ctx, s.cfg.Image)
+	if err != nil {
+		return nil, err
+	}
 	bundle, _, err := s.store.Get(ctx, d.ArtifactKey+model.ServerBundle)
 	if err != nil {
 		return nil, fmt.Errorf("fetch server bundle: %w", err)
@@ -276,7 +280,7 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 		Cmd:     []string{"node", "server.js"},
 		Env:     env,
 		WorkDir: "/app",
-		User:    "node",
+		User:    user,
 		Labels: map[string]string{
 			sandbox.LabelRole:       "server",
 			sandbox.LabelInstance:   s.cfg.Instance,
