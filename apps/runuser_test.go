@@ -62,4 +62,3 @@ func TestServerRunsWithoutNodeUser(t *testing.T) {
 		})
 	}
 }
-

@@ -22,6 +22,25 @@ type Commands struct {
 	// InstallScripts: the project's own package has install lifecycle
 	// scripts, which write who knows where: its install always runs.
 	InstallScripts bool
+	// Server is set when the project is a plain Node server.
+	Server *NodeServer
+}
+
+// packageJSON is what berth reads of a package.json.
+type packageJSON struct {
+	Main            string            `json:"main"`
+	Scripts         map[string]string `json:"scripts"`
+	Dependencies    map[string]any    `json:"dependencies"`
+	DevDependencies map[string]any    `json:"devDependencies"`
+	Workspaces      any               `json:"workspaces"`
+}
+
+// dependsOn reports whether the package lists name as a dependency or a dev
+// dependency.
+func (p packageJSON) dependsOn(name string) bool {
+	_, dep := p.Dependencies[name]
+	_, dev := p.DevDependencies[name]
+	return dep || dev
 }
 
 // detectCommands picks defaults from the project's package.json and lock
@@ -38,12 +57,7 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	if err != nil {
 		return Commands{}, err
 	}
-	var pkg struct {
-		Scripts         map[string]string `json:"scripts"`
-		Dependencies    map[string]any    `json:"dependencies"`
-		DevDependencies map[string]any    `json:"devDependencies"`
-		Workspaces      any               `json:"workspaces"`
-	}
+	var pkg packageJSON
 	_ = json.Unmarshal(data, &pkg) // a broken package.json fails loudly in npm itself
 	var bad error
 	exists := func(name string) bool {
@@ -52,20 +66,18 @@ func detectCommands(dir *os.Root) (Commands, error) {
 		return ok
 	}
 	var c Commands
-	_, dep := pkg.Dependencies["next"]
-	_, devDep := pkg.DevDependencies["next"]
-	c.UsesNext = dep || devDep
+	c.UsesNext = pkg.dependsOn("next")
 	for _, name := range []string{"preinstall", "install", "postinstall", "prepare"} {
 		if _, ok := pkg.Scripts[name]; ok {
 			c.InstallScripts = true
 		}
 	}
-	run := "npm run build"
+	run, manager := "npm run build", "npm"
 	switch {
 	case exists("pnpm-lock.yaml"):
-		c.Install, run = "corepack pnpm install --frozen-lockfile", "corepack pnpm run build"
+		c.Install, run, manager = "corepack pnpm install --frozen-lockfile", "corepack pnpm run build", "pnpm"
 	case exists("yarn.lock"):
-		c.Install, run = "yarn install --frozen-lockfile", "yarn run build"
+		c.Install, run, manager = "yarn install --frozen-lockfile", "yarn run build", "yarn"
 	case exists("package-lock.json"), exists("npm-shrinkwrap.json"):
 		c.Install = "npm ci"
 		c.ReusableModules = pkg.Workspaces == nil
@@ -76,6 +88,7 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	if _, ok := pkg.Scripts["build"]; ok {
 		c.Build = run
 	}
+	c.Server = detectNodeServer(pkg, manager, exists)
 	if bad != nil {
 		return Commands{}, bad
 	}
