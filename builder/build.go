@@ -177,6 +177,9 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if job.BuildCommand != "" {
 		cmds.Build = job.BuildCommand
 	}
+	if job.StartCommand != "" {
+		cmds.Server = startCommandServer(job.StartCommand, cmds.Prune)
+	}
 	if job.OutputDir != "" {
 		cmds.Server = nil // the project serves that folder
 	}

@@ -24,6 +24,8 @@ type Commands struct {
 	InstallScripts bool
 	// Server is set when the project is a plain Node server.
 	Server *NodeServer
+	// Prune drops dev dependencies, in the project's package manager.
+	Prune string
 }
 
 // packageJSON is what berth reads of a package.json.
@@ -88,7 +90,8 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	if _, ok := pkg.Scripts["build"]; ok {
 		c.Build = run
 	}
-	c.Server = detectNodeServer(pkg, manager, exists)
+	c.Prune = pruneCommand(manager)
+	c.Server = detectNodeServer(pkg, c.Prune, exists)
 	if bad != nil {
 		return Commands{}, bad
 	}

@@ -24,9 +24,9 @@ type output struct {
 
 // detectOutput finds the build output on the STOPPED container through the
 // copy API (exec does not work on a stopped container). In order: the
-// project's output_dir, Next.js output, a Node server (server, seen in
-// package.json before the build; see NodeServer), the static folders, a
-// plain index.html.
+// project's output_dir, a Node server (server, known before the build from
+// package.json or the project's start command; see NodeServer), Next.js
+// output, the static folders, a plain index.html.
 func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir, outputDir string, server *NodeServer) (output, error) {
 	if outputDir != "" {
 		dir := path.Join(workdir, outputDir)
@@ -39,11 +39,11 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		}
 		return output{Dir: dir, Type: model.OutputStatic}, nil
 	}
-	if out, ok, err := detectNext(ctx, sb, containerID, workdir); ok || err != nil {
-		return out, err
-	}
 	if server != nil {
 		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil
+	}
+	if out, ok, err := detectNext(ctx, sb, containerID, workdir); ok || err != nil {
+		return out, err
 	}
 	for _, c := range staticCandidates {
 		dir := path.Join(workdir, c)

@@ -41,7 +41,7 @@ var serverFiles = []string{"server.js", "server.mjs", "server.cjs"}
 // detectNodeServer applies the rule above to a package.json; manager is
 // npm, pnpm or yarn, from the lock file. exists tells whether a file is in
 // the project's folder.
-func detectNodeServer(pkg packageJSON, manager string, exists func(string) bool) *NodeServer {
+func detectNodeServer(pkg packageJSON, prune string, exists func(string) bool) *NodeServer {
 	script, ok := pkg.Scripts["start"]
 	if !ok || strings.TrimSpace(script) == "" || pkg.dependsOn("next") {
 		return nil
@@ -67,30 +67,48 @@ func detectNodeServer(pkg packageJSON, manager string, exists func(string) bool)
 	if why == "" {
 		return nil
 	}
-	s := &NodeServer{Script: script, Why: why,
+	return &NodeServer{Script: script, Why: why, Prune: prune,
 		// npm runs the start script of any package, whichever manager
 		// installed it, and it is in every Node image; pnpm and yarn would
 		// come through corepack, which downloads them, and a server has no
 		// registry to download from.
 		Start: []string{"npm", "start"},
 	}
+}
+
+// pruneCommand is the package manager's way to drop dev dependencies from
+// an installed project.
+func pruneCommand(manager string) string {
 	switch manager {
 	case "pnpm":
-		s.Prune = "corepack pnpm prune --prod"
+		return "corepack pnpm prune --prod"
 	case "yarn":
 		// Yarn 1 has no prune: a production install removes what it does
 		// not list.
-		s.Prune = "yarn install --production --frozen-lockfile --prefer-offline"
+		return "yarn install --production --frozen-lockfile --prefer-offline"
 	default:
-		s.Prune = "npm prune --omit=dev"
+		return "npm prune --omit=dev"
 	}
-	return s
 }
 
-// describe is the build log's explanation of the detection.
+// startCommandServer is the Node server a project's own start command
+// makes, whatever its package.json says: the command runs with `sh -c` in
+// the server container, as the project's own code.
+func startCommandServer(command, prune string) *NodeServer {
+	return &NodeServer{Script: command, Why: "the project's start command", Start: []string{"sh", "-c", command}, Prune: prune}
+}
+
+// describe is the build log's explanation of the choice.
 func (s *NodeServer) describe() string {
-	return fmt.Sprintf("Detected a Node server (start script `%s`, %s): will run `%s` with PORT, after dropping dev dependencies.",
-		s.Script, s.Why, strings.Join(s.Start, " "))
+	prune := ""
+	if s.Prune != "" {
+		prune = ", after dropping dev dependencies"
+	}
+	if s.Start[0] == "sh" {
+		return fmt.Sprintf("Node server (the project's start command): will run `%s` with PORT%s.", s.Script, prune)
+	}
+	return fmt.Sprintf("Detected a Node server (start script `%s`, %s): will run `%s` with PORT%s.",
+		s.Script, s.Why, strings.Join(s.Start, " "), prune)
 }
 
 // uploadNodeServer stores a Node server as ONE gzipped tar of its project

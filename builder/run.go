@@ -48,7 +48,7 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		vars = append(vars, k+"="+v)
 	}
 	vars = append(vars, "BERTH_INSTALL_COMMAND="+cmds.Install, "BERTH_BUILD_COMMAND="+cmds.Build)
-	if cmds.Server != nil {
+	if cmds.Server != nil && cmds.Server.Prune != "" {
 		vars = append(vars, "BERTH_PRUNE_COMMAND="+cmds.Server.Prune)
 	}
 
@@ -75,10 +75,10 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 	if cmds.Build != "" {
 		em.system("Build: %s", cmds.Build)
 	}
-	if cmds.Server != nil {
+	if cmds.Server != nil && cmds.Server.Prune != "" {
 		em.system("Prune: %s", cmds.Server.Prune)
 	}
-	if cmds.Install == "" && cmds.Build == "" {
+	if cmds.Install == "" && cmds.Build == "" && cmds.Server == nil {
 		em.system("No package.json and no commands set: serving the files as they are.")
 	}
 	started := time.Now()
