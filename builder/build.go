@@ -183,6 +183,9 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if job.OutputDir != "" {
 		cmds.Server = nil // the project serves that folder
 	}
+	if cmds.Server == nil && cmds.NotServer != "" && job.OutputDir == "" {
+		em.system("%s", cmds.NotServer)
+	}
 	if cmds.Server != nil {
 		em.system("%s", cmds.Server.describe())
 		// Its node_modules is pruned after the build: not one the next

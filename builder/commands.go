@@ -3,8 +3,10 @@ package builder
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // Commands are the install and build commands a project runs, each given to
@@ -26,6 +28,9 @@ type Commands struct {
 	Server *NodeServer
 	// Prune drops dev dependencies, in the project's package manager.
 	Prune string
+	// NotServer explains, for the build log, why a start script did not
+	// make the project a Node server.
+	NotServer string
 }
 
 // packageJSON is what berth reads of a package.json.
@@ -92,6 +97,11 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	}
 	c.Prune = pruneCommand(manager)
 	c.Server = detectNodeServer(pkg, c.Prune, exists)
+	if start := strings.TrimSpace(pkg.Scripts["start"]); c.Server == nil && !c.UsesNext && start != "" {
+		c.NotServer = fmt.Sprintf("The start script `%s` shows no Node server (no dependency on %s, no main field, "+
+			"no `node …` start, no server.js): the build output is served as files. Set the project's start command to run it instead.",
+			start, strings.Join(serverFrameworks, ", "))
+	}
 	if bad != nil {
 		return Commands{}, bad
 	}

@@ -48,6 +48,10 @@ func TestDetectNodeServer(t *testing.T) {
 				if c.Server != nil {
 					t.Fatalf("detected a Node server (%+v), want none", c.Server)
 				}
+				// Only a start script that is not Next.js's gets an explanation.
+				if want := tt.name == "create react app"; want != (c.NotServer != "") {
+					t.Errorf("NotServer = %q, want one: %v", c.NotServer, want)
+				}
 				return
 			}
 			if c.Server == nil {
