@@ -30,6 +30,9 @@ type NodeServer struct {
 	Why    string   // the sign that made it a server
 	Start  []string // the command it runs with, argv
 	Prune  string   // drops dev dependencies after the build
+	// Set is true when the command is the project's start_command setting
+	// rather than the start script.
+	Set bool
 }
 
 // serverFrameworks are the dependencies that mark a package as an HTTP server.
@@ -95,7 +98,7 @@ func pruneCommand(manager string) string {
 // makes, whatever its package.json says: the command runs with `sh -c` in
 // the server container, as the project's own code.
 func startCommandServer(command, prune string) *NodeServer {
-	return &NodeServer{Script: command, Why: "the project's start command", Start: []string{"sh", "-c", command}, Prune: prune}
+	return &NodeServer{Script: command, Why: "the project's start command", Start: []string{"sh", "-c", command}, Prune: prune, Set: true}
 }
 
 // describe is the build log's explanation of the choice.
@@ -104,7 +107,7 @@ func (s *NodeServer) describe() string {
 	if s.Prune != "" {
 		prune = ", after dropping dev dependencies"
 	}
-	if s.Start[0] == "sh" {
+	if s.Set {
 		return fmt.Sprintf("Node server (the project's start command): will run `%s` with PORT%s.", s.Script, prune)
 	}
 	return fmt.Sprintf("Detected a Node server (start script `%s`, %s): will run `%s` with PORT%s.",
