@@ -72,7 +72,7 @@ func detectNodeServer(pkg packageJSON, prune string, exists func(string) bool) *
 	}
 	return &NodeServer{Script: script, Why: why, Prune: prune,
 		// npm runs the start script of any package, whichever manager
-		// installed it, and it is in every Node image; pnpm and yarn would
+		// installed it, and comes with the official Node images; pnpm and yarn would
 		// come through corepack, which downloads them, and a server has no
 		// registry to download from.
 		Start: []string{"npm", "start"},
