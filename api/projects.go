@@ -110,6 +110,7 @@ type createProjectRequest struct {
 	InstallCommand   string   `json:"install_command"`
 	BuildCommand     string   `json:"build_command"`
 	OutputDir        string   `json:"output_dir"`
+	StartCommand     string   `json:"start_command"`
 	AllowForkPRs     bool     `json:"allow_fork_prs"`
 	HealthPath       string   `json:"health_path"`
 	WorkerLabels     []string `json:"worker_labels"`
@@ -127,7 +128,7 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 	p := &store.Project{
 		OwnerID: u.ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: strings.TrimSpace(req.GitHubRepo),
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
-		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, AllowForkPRs: req.AllowForkPRs,
+		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, StartCommand: req.StartCommand, AllowForkPRs: req.AllowForkPRs,
 		HealthPath: req.HealthPath, WorkerLabels: req.WorkerLabels,
 	}
 	secret, err := s.linkNewProject(c.Request().Context(), u, p)

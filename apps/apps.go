@@ -21,7 +21,8 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-// Config configures the Node servers of server-rendered deployments.
+// Config configures the Node servers of server deployments (Next.js
+// standalone and plain Node servers).
 type Config struct {
 	Image       string
 	Instance    string
@@ -261,6 +262,10 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
 		return nil, err
 	}
+	user, err := s.runAs(ctx, s.cfg.Image)
+	if err != nil {
+		return nil, err
+	}
 	bundle, _, err := s.store.Get(ctx, d.ArtifactKey+model.ServerBundle)
 	if err != nil {
 		return nil, fmt.Errorf("fetch server bundle: %w", err)
@@ -270,13 +275,18 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if err != nil {
 		return nil, fmt.Errorf("read server bundle: %w", err)
 	}
-	env = append(env, "PORT="+strconv.Itoa(serverPort), "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1")
+	cmd, cmdEnv, err := s.command(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, "PORT="+strconv.Itoa(serverPort), "HOSTNAME=0.0.0.0", "NODE_ENV=production")
+	env = append(env, cmdEnv...)
 	srv, err := s.sb.StartApp(ctx, sandbox.AppSpec{Port: serverPort, Spec: sandbox.Spec{
 		Image:   s.cfg.Image,
-		Cmd:     []string{"node", "server.js"},
+		Cmd:     cmd,
 		Env:     env,
 		WorkDir: "/app",
-		User:    "node",
+		User:    user,
 		Labels: map[string]string{
 			sandbox.LabelRole:       "server",
 			sandbox.LabelInstance:   s.cfg.Instance,

@@ -59,6 +59,13 @@ const server = http.createServer((req, res) => {
     req.on('end', () => res.end(String(n)));
     return;
   }
+  if (req.url === '/write') {
+    // Next.js writes .next/cache beside itself: the app's folder must be its own.
+    require('fs').writeFileSync('probe', 'x');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({wrote: true}));
+    return;
+  }
   if (req.url === '/release') {
     const n = held.length;
     held.splice(0).forEach(r => r.end('released\n'));
@@ -70,7 +77,7 @@ const server = http.createServer((req, res) => {
   res.setHeader('x-secret-hop', 'must not pass');
   res.end(JSON.stringify({url: req.url, host: req.headers.host, xff: req.headers['x-forwarded-for'],
     proto: req.headers['x-forwarded-proto'], fhost: req.headers['x-forwarded-host'], hop: req.headers['x-hop'] || '',
-    env: process.env.GREETING, node_env: process.env.NODE_ENV, hostname: require('os').hostname()}));
+    env: process.env.GREETING, node_env: process.env.NODE_ENV, hostname: require('os').hostname(), uid: process.getuid()}));
 });
 server.on('upgrade', (req, socket) => {
   // A raw echo behind a 101, enough to prove the upgrade passes through.
@@ -101,7 +108,9 @@ type serversEnv struct {
 
 func newTestServers(t *testing.T, cfg Config) serversEnv {
 	t.Helper()
-	cfg.Image = requireDocker(t)
+	if img := requireDocker(t); cfg.Image == "" {
+		cfg.Image = img
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	sb, err := sandbox.New(context.Background(), log)
 	if err != nil {

@@ -25,6 +25,9 @@ import (
 type Manifest struct {
 	OutputType string                  `json:"output_type"`
 	Files      map[string]ManifestFile `json:"files"` // slash path relative to the files prefix
+	// Start is the command a server output runs (argv, no shell), when its
+	// type does not imply one.
+	Start []string `json:"start,omitempty"`
 }
 
 // ManifestFile is one file's size and content hash.

@@ -168,7 +168,7 @@ func TestRestore(t *testing.T) {
 		for _, e := range all {
 			names = append(names, e.Name())
 		}
-		if strings.Join(names, " ") != "artifacts berth.db instance-id nats secret.key" {
+		if strings.Join(names, " ") != "artifacts berth.db instance-id nats secret.key worker.key" {
 			t.Errorf("the restored data dir holds %v", names)
 		}
 		db, err := store.Open(t.Context(), filepath.Join(dst, dbFile))

@@ -177,6 +177,21 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if job.BuildCommand != "" {
 		cmds.Build = job.BuildCommand
 	}
+	if job.StartCommand != "" {
+		cmds.Server = startCommandServer(job.StartCommand, cmds.Prune)
+	}
+	if job.OutputDir != "" {
+		cmds.Server = nil // the project serves that folder
+	}
+	if cmds.Server == nil && cmds.NotServer != "" && job.OutputDir == "" {
+		em.system("%s", cmds.NotServer)
+	}
+	if cmds.Server != nil {
+		em.system("%s", cmds.Server.describe())
+		// Its node_modules is pruned after the build: not one the next
+		// build's install may start from.
+		cmds.ReusableModules = false
+	}
 
 	workdir := path.Join("/workspace", job.RootDir)
 	cache := p.restoreCache(ctx, job, projectDir, workdir, env, cmds.ReusableModules, em)
@@ -208,7 +223,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err := em.state(ctx, queue.Event{State: model.StateUploading}); err != nil {
 		return queue.Event{}, err
 	}
-	out, err := detectOutput(ctx, p.sb, containerID, workdir, job.OutputDir)
+	out, err := detectOutput(ctx, p.sb, containerID, workdir, job.OutputDir, cmds.Server)
 	if err != nil {
 		return queue.Event{}, err
 	}

@@ -3,8 +3,10 @@ package builder
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // Commands are the install and build commands a project runs, each given to
@@ -22,6 +24,30 @@ type Commands struct {
 	// InstallScripts: the project's own package has install lifecycle
 	// scripts, which write who knows where: its install always runs.
 	InstallScripts bool
+	// Server is set when the project is a plain Node server.
+	Server *NodeServer
+	// Prune drops dev dependencies, in the project's package manager.
+	Prune string
+	// NotServer explains, for the build log, why a start script did not
+	// make the project a Node server.
+	NotServer string
+}
+
+// packageJSON is what berth reads of a package.json.
+type packageJSON struct {
+	Main            string            `json:"main"`
+	Scripts         map[string]string `json:"scripts"`
+	Dependencies    map[string]any    `json:"dependencies"`
+	DevDependencies map[string]any    `json:"devDependencies"`
+	Workspaces      any               `json:"workspaces"`
+}
+
+// dependsOn reports whether the package lists name as a dependency or a dev
+// dependency.
+func (p packageJSON) dependsOn(name string) bool {
+	_, dep := p.Dependencies[name]
+	_, dev := p.DevDependencies[name]
+	return dep || dev
 }
 
 // detectCommands picks defaults from the project's package.json and lock
@@ -38,12 +64,7 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	if err != nil {
 		return Commands{}, err
 	}
-	var pkg struct {
-		Scripts         map[string]string `json:"scripts"`
-		Dependencies    map[string]any    `json:"dependencies"`
-		DevDependencies map[string]any    `json:"devDependencies"`
-		Workspaces      any               `json:"workspaces"`
-	}
+	var pkg packageJSON
 	_ = json.Unmarshal(data, &pkg) // a broken package.json fails loudly in npm itself
 	var bad error
 	exists := func(name string) bool {
@@ -52,20 +73,18 @@ func detectCommands(dir *os.Root) (Commands, error) {
 		return ok
 	}
 	var c Commands
-	_, dep := pkg.Dependencies["next"]
-	_, devDep := pkg.DevDependencies["next"]
-	c.UsesNext = dep || devDep
+	c.UsesNext = pkg.dependsOn("next")
 	for _, name := range []string{"preinstall", "install", "postinstall", "prepare"} {
 		if _, ok := pkg.Scripts[name]; ok {
 			c.InstallScripts = true
 		}
 	}
-	run := "npm run build"
+	run, manager := "npm run build", "npm"
 	switch {
 	case exists("pnpm-lock.yaml"):
-		c.Install, run = "corepack pnpm install --frozen-lockfile", "corepack pnpm run build"
+		c.Install, run, manager = "corepack pnpm install --frozen-lockfile", "corepack pnpm run build", "pnpm"
 	case exists("yarn.lock"):
-		c.Install, run = "yarn install --frozen-lockfile", "yarn run build"
+		c.Install, run, manager = "yarn install --frozen-lockfile", "yarn run build", "yarn"
 	case exists("package-lock.json"), exists("npm-shrinkwrap.json"):
 		c.Install = "npm ci"
 		c.ReusableModules = pkg.Workspaces == nil
@@ -75,6 +94,13 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	}
 	if _, ok := pkg.Scripts["build"]; ok {
 		c.Build = run
+	}
+	c.Prune = pruneCommand(manager)
+	c.Server = detectNodeServer(pkg, c.Prune, exists)
+	if start := strings.TrimSpace(pkg.Scripts["start"]); c.Server == nil && !c.UsesNext && start != "" {
+		c.NotServer = fmt.Sprintf("The start script `%s` shows no Node server (no dependency on %s, no main field, "+
+			"no `node …` start, no server.js): the build output is served as files. Set the project's start command to run it instead.",
+			start, strings.Join(serverFrameworks, ", "))
 	}
 	if bad != nil {
 		return Commands{}, bad

@@ -16,14 +16,18 @@ var staticCandidates = []string{"dist", "build", "out", "public"}
 
 // output is what the build produced: a folder in the stopped container.
 type output struct {
-	Dir  string // absolute path in the container
-	Type string
-	Root bool // the whole project folder (a plain HTML site); dependency folders are dropped
+	Dir   string // absolute path in the container
+	Type  string
+	Root  bool     // the whole project folder (a plain HTML site); dependency folders are dropped
+	Start []string // a Node server's start command
 }
 
 // detectOutput finds the build output on the STOPPED container through the
-// copy API (exec does not work on a stopped container).
-func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir, outputDir string) (output, error) {
+// copy API (exec does not work on a stopped container). In order: the
+// project's output_dir, a Node server (server, known before the build from
+// package.json or the project's start command; see NodeServer), Next.js
+// output, the static folders, a plain index.html.
+func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir, outputDir string, server *NodeServer) (output, error) {
 	if outputDir != "" {
 		dir := path.Join(workdir, outputDir)
 		info, err := sb.Stat(ctx, containerID, dir)
@@ -34,6 +38,9 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 			return output{}, fmt.Errorf("the output directory %q does not exist after the build", outputDir)
 		}
 		return output{Dir: dir, Type: model.OutputStatic}, nil
+	}
+	if server != nil {
+		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil
 	}
 	if out, ok, err := detectNext(ctx, sb, containerID, workdir); ok || err != nil {
 		return out, err

@@ -50,7 +50,7 @@ func TestDetectOutput(t *testing.T) {
 			if err != nil || res.ExitCode != 0 {
 				t.Fatalf("prepare container: %v (exit %d)", err, res.ExitCode)
 			}
-			out, err := detectOutput(context.Background(), sb, res.ContainerID, "/workspace", tt.outputDir)
+			out, err := detectOutput(context.Background(), sb, res.ContainerID, "/workspace", tt.outputDir, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)

@@ -25,6 +25,7 @@ import (
 const buildScript = `set -e
 if [ -n "$BERTH_INSTALL_COMMAND" ]; then sh -c "$BERTH_INSTALL_COMMAND"; fi
 if [ -n "$BERTH_BUILD_COMMAND" ]; then sh -c "$BERTH_BUILD_COMMAND"; fi
+if [ -n "$BERTH_PRUNE_COMMAND" ]; then sh -c "$BERTH_PRUNE_COMMAND"; fi
 `
 
 const caPath = "/etc/berth/extra-ca.pem"
@@ -47,6 +48,9 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		vars = append(vars, k+"="+v)
 	}
 	vars = append(vars, "BERTH_INSTALL_COMMAND="+cmds.Install, "BERTH_BUILD_COMMAND="+cmds.Build)
+	if cmds.Server != nil && cmds.Server.Prune != "" {
+		vars = append(vars, "BERTH_PRUNE_COMMAND="+cmds.Server.Prune)
+	}
 
 	pr, pw := io.Pipe()
 	go func() {
@@ -71,7 +75,10 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 	if cmds.Build != "" {
 		em.system("Build: %s", cmds.Build)
 	}
-	if cmds.Install == "" && cmds.Build == "" {
+	if cmds.Server != nil && cmds.Server.Prune != "" {
+		em.system("Prune: %s", cmds.Server.Prune)
+	}
+	if cmds.Install == "" && cmds.Build == "" && cmds.Server == nil {
 		em.system("No package.json and no commands set: serving the files as they are.")
 	}
 	started := time.Now()
@@ -129,8 +136,11 @@ func caTar(file string) (io.Reader, error) {
 // upload copies the output out of the stopped container, uploads its files
 // and then the manifest, which marks the artifact complete.
 func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, prefix string, em *emitter) error {
-	if out.Type == model.OutputNextStandalone {
+	switch out.Type {
+	case model.OutputNextStandalone:
 		return p.uploadNext(ctx, containerID, out.Dir, dir, prefix, em)
+	case model.OutputNodeServer:
+		return p.uploadNodeServer(ctx, containerID, out.Dir, dir, prefix, out.Start, em)
 	}
 	if err := p.copyOut(ctx, containerID, out.Dir, dir); err != nil {
 		return err

@@ -34,10 +34,13 @@ const (
 	OutputStatic         = "static"            // files served as they are
 	OutputNextStandalone = "nextjs-standalone" // a Node server with its static assets
 	OutputNextExport     = "nextjs-export"     // Next.js static export, served as files
+	OutputNodeServer     = "node-server"       // a plain Node server run with its start script
 )
 
 // IsServer reports whether output of this type runs as a server.
-func IsServer(outputType string) bool { return outputType == OutputNextStandalone }
+func IsServer(outputType string) bool {
+	return outputType == OutputNextStandalone || outputType == OutputNodeServer
+}
 
 // Triggers: what asked for a deployment.
 const (

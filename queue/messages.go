@@ -27,6 +27,7 @@ type BuildJob struct {
 	InstallCommand string `json:"install_command,omitempty"`
 	BuildCommand   string `json:"build_command,omitempty"`
 	OutputDir      string `json:"output_dir,omitempty"`
+	StartCommand   string `json:"start_command,omitempty"`
 	// AllowLocal lets GitURL be a path or file:// URL on the worker's host:
 	// the project's owner is an admin or the operator allows local sources.
 	// Without it a worker refuses such a URL.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,33 @@ func TestDialExternalServer(t *testing.T) {
 	}
 	if short.Err() != nil {
 		t.Fatal("a wrong password was retried until the deadline")
+	}
+}
+
+// A worker trusts the cluster's certificate through its CA file; without it
+// the handshake fails and the worker never connects.
+func TestDialWorkerOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir)
+	q, url := startListening(t, Config{TLSCert: filepath.Join(dir, "cert.pem"), TLSKey: filepath.Join(dir, "key.pem")})
+	pw := workerPasswordOf(t, q)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tlsURL := strings.Replace(url, "nats://", "tls://", 1)
+	c, closeWorker, err := DialWorker(t.Context(), Remote{URLs: []string{tlsURL}, User: UserWorker, Password: pw,
+		CAFile: filepath.Join(dir, "cert.pem")}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeWorker()
+	if !c.nc.TLSRequired() {
+		t.Error("the worker's connection is not TLS")
+	}
+	if err := c.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if _, _, err := DialWorker(short, Remote{URLs: []string{tlsURL}, User: UserWorker, Password: pw}, log); err == nil {
+		t.Fatal("a worker that does not trust the certificate connected")
 	}
 }

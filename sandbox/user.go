@@ -78,3 +78,15 @@ func (s *Sandbox) accountEntry(ctx context.Context, id, file string, col int, va
 	}
 	return nil, nil
 }
+
+// ImageUser returns the USER of an image's config ("" when it sets none).
+func (s *Sandbox) ImageUser(ctx context.Context, ref string) (string, error) {
+	info, err := s.docker.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if info.Config == nil {
+		return "", nil
+	}
+	return info.Config.User, nil
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real apps for berth's end-to-end tests, unpacked from npm packages that ship
-# project templates. Idempotent: a package already unpacked is skipped.
+# project templates (and express, whose version the Node server app pins).
+# Idempotent: a package already unpacked is skipped.
 #
 #   scripts/fixtures.sh DIR    unpack into DIR/<package name>/
 #
@@ -14,6 +15,7 @@ packages=(
 	"create-next-app@15.5.28"
 	"@fontsource/inter@5.3.0"
 	"@octokit/webhooks-examples@7.6.1"
+	"express@4.21.2"
 )
 
 mkdir -p "$dir"

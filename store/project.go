@@ -23,7 +23,11 @@ type Project struct {
 	InstallCommand   string `json:"install_command"`
 	BuildCommand     string `json:"build_command"`
 	OutputDir        string `json:"output_dir"`
-	AllowForkPRs     bool   `json:"allow_fork_prs"`
+	// StartCommand, when set, makes the project a Node server that starts
+	// with it (`sh -c` in its server container) instead of what its build
+	// detects.
+	StartCommand string `json:"start_command"`
+	AllowForkPRs bool   `json:"allow_fork_prs"`
 	// HealthPath is what a server deployment must answer below 500 before
 	// it is promoted to production (default "/").
 	HealthPath             string    `json:"health_path"`
@@ -49,6 +53,7 @@ type ProjectPatch struct {
 	InstallCommand   *string   `json:"install_command"`
 	BuildCommand     *string   `json:"build_command"`
 	OutputDir        *string   `json:"output_dir"`
+	StartCommand     *string   `json:"start_command"`
 	AllowForkPRs     *bool     `json:"allow_fork_prs"`
 	HealthPath       *string   `json:"health_path"`
 	WorkerLabels     *[]string `json:"worker_labels"`
@@ -78,6 +83,7 @@ func (patch ProjectPatch) Apply(p *Project) {
 	set(&p.InstallCommand, patch.InstallCommand)
 	set(&p.BuildCommand, patch.BuildCommand)
 	set(&p.OutputDir, patch.OutputDir)
+	set(&p.StartCommand, patch.StartCommand)
 	if patch.AllowForkPRs != nil {
 		p.AllowForkPRs = *patch.AllowForkPRs
 	}
@@ -89,7 +95,7 @@ func (patch ProjectPatch) Apply(p *Project) {
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
 	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at,
-	github_repo_id, webhook_secret, health_path, worker_labels`
+	github_repo_id, webhook_secret, health_path, worker_labels, start_command`
 
 func scanProject(row row) (*Project, error) {
 	var p Project
@@ -98,7 +104,7 @@ func scanProject(row row) (*Project, error) {
 	var labels string
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
 		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated,
-		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath, &labels)
+		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath, &labels, &p.StartCommand)
 	if err != nil {
 		return nil, err
 	}
@@ -156,11 +162,11 @@ func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (boo
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
 		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at,
-		github_repo_id, webhook_secret, health_path, worker_labels)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		github_repo_id, webhook_secret, health_path, worker_labels, start_command)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
 		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now),
-		p.GitHubRepoID, p.WebhookSecret, p.HealthPath, strings.Join(p.WorkerLabels, ","))
+		p.GitHubRepoID, p.WebhookSecret, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand)
 	if isUniqueViolation(err) {
 		return false, nil
 	}
@@ -219,9 +225,9 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
 		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?,
-		github_repo_id = ?, health_path = ?, worker_labels = ? WHERE id = ? AND owner_id = ?`,
+		github_repo_id = ?, health_path = ?, worker_labels = ?, start_command = ? WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, strings.Join(p.WorkerLabels, ","), id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand, id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}

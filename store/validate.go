@@ -60,7 +60,7 @@ func (p *Project) Validate() error {
 			return Errorf(EINVALID, "%s must be a relative path inside the repository.", d.name)
 		}
 	}
-	if len(p.InstallCommand) > 2000 || len(p.BuildCommand) > 2000 {
+	if len(p.InstallCommand) > 2000 || len(p.BuildCommand) > 2000 || len(p.StartCommand) > 2000 {
 		return Errorf(EINVALID, "Commands are limited to 2000 characters.")
 	}
 	if !ValidHealthPath(p.HealthPath) {

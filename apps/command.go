@@ -1,0 +1,31 @@
+package apps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/berth-dev/berth/artifacts"
+	"github.com/berth-dev/berth/model"
+	"github.com/berth-dev/berth/store"
+)
+
+// command returns the argv d's server runs in /app and the variables it
+// needs beyond PORT and HOSTNAME: a Next.js standalone server is its
+// server.js; a plain Node server runs the start command its build chose
+// (kept in the manifest), listening on HOST as some frameworks read it.
+func (s *Manager) command(ctx context.Context, d *store.Deployment) (argv, env []string, err error) {
+	if d.OutputType != model.OutputNodeServer {
+		return []string{"node", "server.js"}, []string{"NEXT_TELEMETRY_DISABLED=1"}, nil
+	}
+	m, err := artifacts.GetManifest(ctx, s.store, d.ArtifactKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read start command: %w", err)
+	}
+	argv = m.Start
+	if len(argv) == 0 {
+		argv = []string{"npm", "start"}
+	}
+	// npm's cache and update check would write to HOME, which is / for a
+	// uid with no passwd entry.
+	return argv, []string{"HOST=0.0.0.0", "npm_config_update_notifier=false", "npm_config_cache=/tmp/.npm"}, nil
+}
