@@ -167,6 +167,13 @@ func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) erro
 		b.Seqs[ev.DeploymentID] = seq
 		switch ev.Kind {
 		case queue.KindLog:
+			if cur.Ready {
+				// A ready deployment's log is complete. Lines after it
+				// come from a job delivered again because its ack was
+				// lost (a NATS node died): that run is refused and
+				// cancelled, and its lines belong to no build.
+				continue
+			}
 			if cur.Line >= w.maxLines {
 				continue // builders cap their logs well below; this guards the database
 			}

@@ -70,8 +70,34 @@ func TestEventsNameOnlyTheirOwnArtifacts(t *testing.T) {
 		t.Fatalf("a forged ready was applied: state %s, artifact key %q", cur.State, cur.ArtifactKey)
 	}
 	publish(queue.Event{Kind: queue.KindState, State: model.StateReady, OutputType: model.OutputStatic, ArtifactKey: model.ArtifactPrefix(d.ID)})
-	waitLine("after the real one")
-	if cur := state(); cur.State != model.StateReady || cur.ArtifactKey != model.ArtifactPrefix(d.ID) {
-		t.Fatalf("the deployment's own ready: state %s, artifact key %q", cur.State, cur.ArtifactKey)
+	for deadline := time.Now().Add(time.Minute); state().State != model.StateReady; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deployment's own ready was not applied")
+		}
+	}
+	if cur := state(); cur.ArtifactKey != model.ArtifactPrefix(d.ID) {
+		t.Fatalf("the deployment's own ready: artifact key %q", cur.ArtifactKey)
+	}
+
+	// A ready deployment's log is complete: the lines of a job delivered
+	// again after a lost ack are not added to it.
+	readyID := d.ID
+	before, err := e.db.LogLines(ctx, readyID, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(queue.Event{Kind: queue.KindLog, Stream: "system", Text: "Attempt 2 of 3: the previous run stopped before it finished."})
+	probe := &store.Deployment{ProjectID: e.p.ID, Ref: "feature", Branch: "feature", Trigger: model.TriggerAPI}
+	if err := e.db.CreateDeployment(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	d = probe // events on another subject, applied after the one above
+	waitLine("the probe's line")
+	after, err := e.db.LogLines(ctx, readyID, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("a ready deployment's log grew from %d to %d lines", len(before), len(after))
 	}
 }

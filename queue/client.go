@@ -65,10 +65,45 @@ func (c *Client) PublishJob(ctx context.Context, job BuildJob) error {
 			c.declared.Store(key, true)
 		}
 	}
-	if _, err := c.js.Publish(ctx, jobSubject(job), data, jetstream.WithMsgID(job.DeploymentID)); err != nil {
+	if err := c.publish(ctx, jobSubject(job), data, job.DeploymentID); err != nil {
 		return fmt.Errorf("publish build job: %w", err)
 	}
 	return nil
+}
+
+// publishPatience is how long a publish is tried again while a cluster
+// has no leader for the stream (a node died and the others elect one).
+const publishPatience = 30 * time.Second
+
+// publish stores data on subject, trying again through a leader election.
+// The message id makes a retry of a message that was stored, but whose
+// acknowledgement was lost, a no-op.
+func (c *Client) publish(ctx context.Context, subject string, data []byte, msgID string) error {
+	deadline := time.Now().Add(publishPatience)
+	for {
+		tryCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.js.Publish(tryCtx, subject, data, jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) || !transient(err) {
+			return err
+		}
+		c.log.Warn("publish: trying again", slog.String("subject", subject), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports whether err may pass once the cluster has a leader.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.Code == 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // JobPending reports whether deploymentID's job is still in the builds
@@ -112,8 +147,21 @@ type Job struct {
 	msg     jetstream.Msg
 }
 
-// Ack removes the job from the queue.
-func (j *Job) Ack() error { return j.msg.Ack() }
+// Ack removes the job from the queue, waiting for the server to confirm
+// it (and trying again through a leader election): an ack lost with a NATS
+// node would run a finished build again.
+func (j *Job) Ack() error {
+	deadline := time.Now().Add(publishPatience)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := j.msg.DoubleAck(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) || !transient(err) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
 
 // Nak hands the job back for another delivery.
 func (j *Job) Nak() error { return j.msg.Nak() }
@@ -234,7 +282,10 @@ func (c *Client) PublishEvent(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if _, err := c.js.Publish(ctx, SubjectEvents+ev.DeploymentID, data); err != nil {
+	// A state event is tried again through a leader election; its id
+	// (deployment, state, time) keeps a retry from being stored twice.
+	id := fmt.Sprintf("%s-%s-%d", ev.DeploymentID, ev.State, ev.At.UnixNano())
+	if err := c.publish(ctx, SubjectEvents+ev.DeploymentID, data, id); err != nil {
 		return fmt.Errorf("publish event: %w", err)
 	}
 	return nil

@@ -20,6 +20,8 @@ type LogLine struct {
 type LogCursor struct {
 	Line     int64
 	EventSeq uint64
+	// Ready is set once the deployment is ready: its log is complete.
+	Ready bool
 }
 
 // LogCursor returns deploymentID's cursor (zero for a deployment with no log).
@@ -27,7 +29,8 @@ func (db *DB) LogCursor(ctx context.Context, deploymentID string) (LogCursor, er
 	var c LogCursor
 	err := db.read.QueryRowContext(ctx, `SELECT
 		(SELECT COALESCE(MAX(line), 0) FROM deployment_logs WHERE deployment_id = ?),
-		COALESCE((SELECT event_seq FROM deployments WHERE id = ?), 0)`, deploymentID, deploymentID).Scan(&c.Line, &c.EventSeq)
+		COALESCE((SELECT event_seq FROM deployments WHERE id = ?), 0),
+		COALESCE((SELECT state = 'ready' FROM deployments WHERE id = ?), 0)`, deploymentID, deploymentID, deploymentID).Scan(&c.Line, &c.EventSeq, &c.Ready)
 	if err != nil {
 		return c, fmt.Errorf("query log cursor: %w", err)
 	}
