@@ -10,7 +10,9 @@ import (
 
 // nuxtApp is a small Nuxt 4 app (the last major that runs on Node 20): a
 // page rendered per request, Nitro routes for a per-request answer, a
-// runtime variable and a POST echo, and a public stylesheet.
+// runtime variable and a POST echo, and a public stylesheet. unstorage is
+// held at 1.17.5: 1.17.6 refuses the key "/" that Nuxt 4.3's prerenderer
+// stores the home page under, which fails `nuxt generate`.
 func nuxtApp(build string) map[string]string {
 	return map[string]string{
 		"package.json": `{
@@ -18,7 +20,8 @@ func nuxtApp(build string) map[string]string {
   "private": true,
   "type": "module",
   "scripts": { "build": "` + build + `" },
-  "dependencies": { "nuxt": "4.3.1", "vue": "3.5.27", "vue-router": "4.6.4" }
+  "dependencies": { "nuxt": "4.3.1", "vue": "3.5.27", "vue-router": "4.6.4" },
+  "overrides": { "unstorage": "1.17.5" }
 }
 `,
 		"nuxt.config.ts": `export default defineNuxtConfig({
