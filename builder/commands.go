@@ -97,6 +97,12 @@ func detectCommands(dir *os.Root) (Commands, error) {
 	}
 	c.Prune = pruneCommand(manager)
 	c.Server = detectNodeServer(pkg, c.Prune, exists)
+	if s := detectNuxt(pkg); s != nil {
+		c.Server = s
+	}
+	if s := detectReactRouter(pkg, c.Prune); s != nil {
+		c.Server = s
+	}
 	if start := strings.TrimSpace(pkg.Scripts["start"]); c.Server == nil && !c.UsesNext && start != "" {
 		c.NotServer = fmt.Sprintf("The start script `%s` shows no Node server (no dependency on %s, no main field, "+
 			"no `node …` start, no server.js): the build output is served as files. Set the project's start command to run it instead.",

@@ -20,6 +20,11 @@ type output struct {
 	Type  string
 	Root  bool     // the whole project folder (a plain HTML site); dependency folders are dropped
 	Start []string // a Node server's start command
+	// Static is a Node server's folder of files that berth serves itself
+	// (absolute path in the container), or "".
+	Static string
+	// Note explains to the build log what the build turned out to make.
+	Note string
 }
 
 // detectOutput finds the build output on the STOPPED container through the
@@ -38,6 +43,9 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 			return output{}, fmt.Errorf("the output directory %q does not exist after the build", outputDir)
 		}
 		return output{Dir: dir, Type: model.OutputStatic}, nil
+	}
+	if server != nil && server.Framework != nil {
+		return server.Framework.output(ctx, sb, containerID, workdir, server.Start)
 	}
 	if server != nil {
 		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil

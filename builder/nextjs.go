@@ -44,23 +44,9 @@ func (p *Pool) uploadNext(ctx context.Context, containerID, workdir, dir, prefix
 
 	started := time.Now()
 	manifest := &artifacts.Manifest{OutputType: model.OutputNextStandalone, Files: map[string]artifacts.ManifestFile{}}
-	var files int
-	for _, part := range []struct{ dir, key string }{{static, "_next/static/"}, {public, ""}} {
-		if _, err := os.Stat(part.dir); err != nil {
-			continue
-		}
-		m, err := artifacts.BuildManifest(part.dir, model.OutputNextStandalone)
-		if err != nil {
-			return err
-		}
-		for name, f := range m.Files {
-			manifest.Files[part.key+name] = f
-		}
-		n, _, err := artifacts.UploadDir(ctx, p.store, part.dir, prefix+model.FilesDir+part.key, p.cfg.UploadParallel)
-		if err != nil {
-			return fmt.Errorf("upload static assets: %w", err)
-		}
-		files += n
+	files, err := p.uploadStatic(ctx, manifest, prefix, []staticPart{{static, "_next/static/"}, {public, ""}})
+	if err != nil {
+		return err
 	}
 	size, err := p.uploadBundle(ctx, server, prefix+model.ServerBundle)
 	if err != nil {
@@ -71,6 +57,34 @@ func (p *Pool) uploadNext(ctx context.Context, containerID, workdir, dir, prefix
 	}
 	em.system("Uploaded the server bundle (%s) and %d static files in %s.", humanize.Bytes(size), files, time.Since(started).Round(10*time.Millisecond))
 	return nil
+}
+
+// staticPart is a folder of a server's build whose files berth serves
+// itself, under the key prefix (a URL path, "" for the root).
+type staticPart struct{ dir, key string }
+
+// uploadStatic uploads the files of the parts that exist and lists them in
+// the manifest; it returns how many it uploaded.
+func (p *Pool) uploadStatic(ctx context.Context, manifest *artifacts.Manifest, prefix string, parts []staticPart) (int, error) {
+	var files int
+	for _, part := range parts {
+		if _, err := os.Stat(part.dir); err != nil {
+			continue
+		}
+		m, err := artifacts.BuildManifest(part.dir, manifest.OutputType)
+		if err != nil {
+			return 0, err
+		}
+		for name, f := range m.Files {
+			manifest.Files[part.key+name] = f
+		}
+		n, _, err := artifacts.UploadDir(ctx, p.store, part.dir, prefix+model.FilesDir+part.key, p.cfg.UploadParallel)
+		if err != nil {
+			return 0, fmt.Errorf("upload static assets: %w", err)
+		}
+		files += n
+	}
+	return files, nil
 }
 
 // uploadBundle streams dir as a gzipped tar into the store and returns its size.

@@ -33,6 +33,10 @@ type NodeServer struct {
 	// Set is true when the command is the project's start_command setting
 	// rather than the start script.
 	Set bool
+
+	// A framework's server (Nuxt, React Router) is only known to be one
+	// once its build made Entry; see frameworkServer.
+	Framework *frameworkServer
 }
 
 // serverFrameworks are the dependencies that mark a package as an HTTP server.
@@ -103,6 +107,9 @@ func startCommandServer(command, prune string) *NodeServer {
 
 // describe is the build log's explanation of the choice.
 func (s *NodeServer) describe() string {
+	if s.Framework != nil {
+		return s.Framework.Plan
+	}
 	prune := ""
 	if s.Prune != "" {
 		prune = ", after dropping dev dependencies"
@@ -114,22 +121,40 @@ func (s *NodeServer) describe() string {
 		s.Script, s.Why, strings.Join(s.Start, " "), prune)
 }
 
-// uploadNodeServer stores a Node server as ONE gzipped tar of its project
-// folder, pruned to production dependencies, and a manifest with no files
-// (the server answers every path itself) that holds its start command.
-func (p *Pool) uploadNodeServer(ctx context.Context, containerID, workdir, dir, prefix string, start []string, em *emitter) error {
+// uploadNodeServer stores a Node server as ONE gzipped tar of its folder
+// (the project pruned to production dependencies, or a framework's
+// self-contained output) and a manifest that holds its start command. The
+// manifest lists the files of out.Static, which berth serves itself as it
+// does Next.js's static assets; the server answers every other path.
+func (p *Pool) uploadNodeServer(ctx context.Context, containerID string, out output, dir, prefix string, em *emitter) error {
 	server := filepath.Join(dir, "server")
-	if err := p.copyOut(ctx, containerID, workdir, server); err != nil {
+	if err := p.copyOut(ctx, containerID, out.Dir, server); err != nil {
 		return err
 	}
+	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: out.Start}
+	var parts []staticPart
+	if out.Static != "" {
+		static := filepath.Join(dir, "static")
+		if err := p.copyOut(ctx, containerID, out.Static, static); err != nil {
+			return err
+		}
+		parts = append(parts, staticPart{dir: static})
+	}
 	started := time.Now()
+	files, err := p.uploadStatic(ctx, manifest, prefix, parts)
+	if err != nil {
+		return err
+	}
 	size, err := p.uploadBundle(ctx, server, prefix+model.ServerBundle)
 	if err != nil {
 		return err
 	}
-	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: start}
 	if err := artifacts.PutManifest(ctx, p.store, prefix, manifest); err != nil {
 		return err
+	}
+	if files > 0 {
+		em.system("Uploaded the server bundle (%s) and %d static files in %s.", humanize.Bytes(size), files, time.Since(started).Round(10*time.Millisecond))
+		return nil
 	}
 	em.system("Uploaded the server bundle (%s) in %s.", humanize.Bytes(size), time.Since(started).Round(10*time.Millisecond))
 	return nil

@@ -140,7 +140,7 @@ func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, 
 	case model.OutputNextStandalone:
 		return p.uploadNext(ctx, containerID, out.Dir, dir, prefix, em)
 	case model.OutputNodeServer:
-		return p.uploadNodeServer(ctx, containerID, out.Dir, dir, prefix, out.Start, em)
+		return p.uploadNodeServer(ctx, containerID, out, dir, prefix, em)
 	}
 	if err := p.copyOut(ctx, containerID, out.Dir, dir); err != nil {
 		return err

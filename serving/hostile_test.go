@@ -158,6 +158,9 @@ func TestImmutableOnlyForBuildAssets(t *testing.T) {
 		{"_app/immutable/entry/start.js", true},
 		{"_astro/index.CxYz12Ab.js", true},
 		{"_nuxt/entry.B7aF9c2d.js", true},
+		{"_nuxt/B7UzWBCh.js", true},
+		{"_nuxt/3xL-nTBy.js", true},
+		{"_nuxt/DDeD322b.js", true},
 		{"static/js/main.1a2b3c4d.js", true},
 		{"static/js/453.9f8e7d6c.chunk.js", true},
 		{"static/css/main.e6c13ad2.css", true},
@@ -172,6 +175,9 @@ func TestImmutableOnlyForBuildAssets(t *testing.T) {
 		{"about.html", false},
 		{"index.html", false},
 		{"_nuxt/builds/latest.json", false},
+		{"_nuxt/favicon.png", false},
+		{"_nuxt/20240101.png", false},
+		{"assets/B7UzWBCh.js", false},
 		{"assets/chapter-12345678.pdf", false},
 	} {
 		if got := isHashed(tt.name); got != tt.immutable {

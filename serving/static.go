@@ -298,10 +298,18 @@ func isHashed(name string) bool {
 	}
 	for _, dir := range hashedDirs {
 		if strings.HasPrefix(name, dir) {
-			return nameHashed(path.Base(name))
+			return nameHashed(path.Base(name)) || dir == "_nuxt/" && bareHash(path.Base(name))
 		}
 	}
 	return false
+}
+
+// bareHash reports whether a file name is a hash alone, as Nuxt names its
+// chunks (_nuxt/B7UzWBCh.js): 8 base64url characters that are neither a
+// word nor a number.
+func bareHash(base string) bool {
+	stem := strings.TrimSuffix(base, path.Ext(base))
+	return len(stem) == 8 && nameHashed("-"+stem)
 }
 
 // nameHashed reports whether a file name ends in a build tool's content
