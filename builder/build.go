@@ -197,7 +197,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err != nil {
 		return queue.Event{}, err
 	}
-	if from, ok := reusable(job, inputs); ok {
+	if from, ok := p.reusable(ctx, job, inputs, em); ok {
 		em.system("Reusing the build of deployment %s (same tree %s, same settings).", from, short(commit.Tree))
 		return queue.Event{State: model.StateReady, InputsKey: inputs, ReusedFrom: from}, nil
 	}

@@ -102,15 +102,21 @@ func (p *Pool) inputsKey(ctx context.Context, job queue.BuildJob, commit Commit,
 	return in.key(secret), nil
 }
 
-// reusable returns the job's candidate build with the same inputs key.
-func reusable(job queue.BuildJob, key string) (string, bool) {
+// reusable returns the job's candidate build with the same inputs key whose
+// files are still stored (the newest first, as the job lists them).
+func (p *Pool) reusable(ctx context.Context, job queue.BuildJob, key string, em *emitter) (string, bool) {
 	if key == "" || job.Scope == model.ScopeFork {
 		return "", false
 	}
 	for _, c := range job.Reuse {
-		if c.InputsKey == key && c.DeploymentID != job.DeploymentID {
-			return c.DeploymentID, true
+		if c.InputsKey != key || c.DeploymentID == job.DeploymentID || c.ArtifactKey == "" {
+			continue
 		}
+		if _, err := p.store.Stat(ctx, c.ArtifactKey+model.ManifestName); err != nil {
+			em.system("The build of deployment %s was made from the same inputs, but its files are not in the artifact store: building again.", c.DeploymentID)
+			continue
+		}
+		return c.DeploymentID, true
 	}
 	return "", false
 }

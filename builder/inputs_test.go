@@ -59,7 +59,8 @@ func TestInputsKey(t *testing.T) {
 
 // TestWorkerReportsReuse builds a static site through the real pool: a
 // later job of the same project whose tree is the same under a new commit
-// reports the earlier build instead of building (no artifact of its own);
+// reports the earlier build instead of building (no artifact of its own),
+// passing over one with the same inputs whose files are gone;
 // another build env, a fork's build or another project builds again.
 func TestWorkerReportsReuse(t *testing.T) {
 	image := buildImage(t)
@@ -136,13 +137,17 @@ func TestWorkerReportsReuse(t *testing.T) {
 	if len(a.InputsKey) != 64 || a.ReusedFrom != "" || !stored("d1") {
 		t.Fatalf("first build's ready: %+v", a)
 	}
-	offer := []queue.ReuseCandidate{{DeploymentID: "d0", InputsKey: "not this one"}, {DeploymentID: "d1", InputsKey: a.InputsKey}}
+	// d9 has the same key but its files are gone (a lost bucket): passed over.
+	offer := []queue.ReuseCandidate{{DeploymentID: "d0", InputsKey: "not this one", ArtifactKey: model.ArtifactPrefix("d1")},
+		{DeploymentID: "d9", InputsKey: a.InputsKey, ArtifactKey: model.ArtifactPrefix("d9")},
+		{DeploymentID: "d1", InputsKey: a.InputsKey, ArtifactKey: model.ArtifactPrefix("d1")}}
 
 	ev, log := run(queue.BuildJob{DeploymentID: "d2", CommitSHA: second.String(), Reuse: offer})
 	if ev.ReusedFrom != "d1" || ev.InputsKey != a.InputsKey || ev.ArtifactKey != "" || ev.OutputType != "" {
 		t.Fatalf("same tree, new commit: %+v\n%s", ev, log)
 	}
-	if !strings.Contains(log, "Reusing the build of deployment d1 (same tree ") || strings.Contains(log, "Output:") {
+	if !strings.Contains(log, "Reusing the build of deployment d1 (same tree ") || strings.Contains(log, "Output:") ||
+		!strings.Contains(log, "The build of deployment d9 was made from the same inputs, but its files are not in the artifact store") {
 		t.Errorf("reusing build's log:\n%s", log)
 	}
 	if stored("d2") {

@@ -26,7 +26,7 @@ func (l *Lifecycle) reuseCandidates(ctx context.Context, d *store.Deployment) []
 	}
 	out := make([]queue.ReuseCandidate, len(cs))
 	for i, c := range cs {
-		out[i] = queue.ReuseCandidate{DeploymentID: c.DeploymentID, InputsKey: c.InputsKey}
+		out[i] = queue.ReuseCandidate{DeploymentID: c.DeploymentID, InputsKey: c.InputsKey, ArtifactKey: c.ArtifactKey}
 	}
 	return out
 }

@@ -117,7 +117,7 @@ func TestJobsOfferReusableBuilds(t *testing.T) {
 		}
 		return j.Reuse
 	}
-	want := []queue.ReuseCandidate{{DeploymentID: src.ID, InputsKey: "key"}}
+	want := []queue.ReuseCandidate{{DeploymentID: src.ID, InputsKey: "key", ArtifactKey: model.ArtifactPrefix(src.ID)}}
 
 	pushed, err := e.l.Deploy(ctx, e.owner.ID, e.p, &store.Deployment{ProjectID: e.p.ID, Ref: "main", Trigger: model.TriggerAPI})
 	if err != nil {

@@ -57,6 +57,9 @@ type BuildJob struct {
 type ReuseCandidate struct {
 	DeploymentID string `json:"deployment_id"`
 	InputsKey    string `json:"inputs_key"`
+	// ArtifactKey is where its files are, for the worker to check they
+	// are still stored; the control plane never takes it from the worker.
+	ArtifactKey string `json:"artifact_key"`
 }
 
 // Event kinds.

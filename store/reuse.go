@@ -13,6 +13,7 @@ import (
 type ReuseCandidate struct {
 	DeploymentID string
 	InputsKey    string
+	ArtifactKey  string
 }
 
 // maxReuseCandidates bounds what one build job carries: the newest builds
@@ -25,10 +26,10 @@ const maxReuseCandidates = 50
 func (db *DB) ReuseCandidates(ctx context.Context, projectID string) ([]ReuseCandidate, error) {
 	return queryList(ctx, db, "reuse candidates", func(r row) (ReuseCandidate, error) {
 		var c ReuseCandidate
-		err := r.Scan(&c.DeploymentID, &c.InputsKey)
+		err := r.Scan(&c.DeploymentID, &c.InputsKey, &c.ArtifactKey)
 		return c, err
-	}, `SELECT id, inputs_key FROM (
-			SELECT id, inputs_key, ROW_NUMBER() OVER (PARTITION BY inputs_key ORDER BY created_at DESC, rowid DESC) AS n, created_at, rowid
+	}, `SELECT id, inputs_key, artifact_key FROM (
+			SELECT id, inputs_key, artifact_key, ROW_NUMBER() OVER (PARTITION BY inputs_key ORDER BY created_at DESC, rowid DESC) AS n, created_at, rowid
 			FROM deployments WHERE project_id = ? AND state = 'ready' AND fork = 0 AND expired_at IS NULL
 			AND inputs_key != '' AND artifact_key != '')
 		WHERE n = 1 ORDER BY created_at DESC, rowid DESC LIMIT ?`, projectID, maxReuseCandidates)

@@ -64,7 +64,7 @@ func TestReuseCandidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ReuseCandidate{{k2.ID, "k2"}, {newer.ID, "k1"}}
+	want := []ReuseCandidate{{k2.ID, "k2", model.ArtifactPrefix(k2.ID)}, {newer.ID, "k1", model.ArtifactPrefix(newer.ID)}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("candidates %v, want %v (not %s, the older of k1)", got, want, older.ID)
 	}
