@@ -17,12 +17,17 @@ import (
 // TestBuildReuse: a push of a new commit with the same tree reuses the
 // ready build (ready with no build container, its log naming the build it
 // reused, serving that build's very files); changing only a build env var
-// builds again; a redeploy builds from scratch unless it asks for reuse.
-// Each build writes a random token into its page, so a page that comes
+// builds again; a redeploy builds from scratch unless it asks for reuse;
+// retention keeps a build's files while a kept deployment reuses it. Each
+// build writes a random token into its page, so a page that comes
 // from a reused build is told apart from a rebuilt one.
 func TestBuildReuse(t *testing.T) {
 	requireEnv(t)
-	b := startBerth(t, t.TempDir(), "BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"))
+	dataDir := t.TempDir()
+	b := startBerth(t, dataDir, "BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"),
+		// Retention runs only when the test asks, keeping the newest
+		// ready deployment and production.
+		"BERTH_KEEP_DEPLOYMENTS=1", "BERTH_KEEP_PROMOTED_DAYS=0", "BERTH_RETENTION_INTERVAL=0")
 	repo := t.TempDir()
 	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("a page made at build time\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -139,6 +144,38 @@ func TestBuildReuse(t *testing.T) {
 	rebuilt(scratch, env, "redeploy")
 	again := redeploy(env.ID, map[string]bool{"reuse": true})
 	reusing(again, scratch) // the newest build with those inputs
+
+	// Retention expires every deployment but the newest; the files of the
+	// build it reuses stay, those of a build no kept deployment serves go.
+	stored := func(id string) bool {
+		_, err := os.Stat(filepath.Join(dataDir, "artifacts", "deployments", id, "files", "index.html"))
+		return err == nil
+	}
+	if !stored(a.ID) || !stored(scratch.ID) || stored(same.ID) || stored(again.ID) {
+		t.Fatalf("artifacts before retention: first %v, scratch %v, reusing ones %v %v", stored(a.ID), stored(scratch.ID), stored(same.ID), stored(again.ID))
+	}
+	var run struct {
+		Expired int    `json:"expired"`
+		Error   string `json:"error"`
+	}
+	if code := b.api(http.MethodPost, "/v1/system/retention", nil, &run); code != http.StatusOK || run.Error != "" {
+		t.Fatalf("retention: %d %+v", code, run)
+	}
+	// Neither is production (a later push is) nor the newest.
+	for _, id := range []string{a.ID, scratch.ID} {
+		var d struct {
+			ExpiredAt *time.Time `json:"expired_at"`
+		}
+		if b.api(http.MethodGet, "/v1/deployments/"+id, nil, &d); d.ExpiredAt == nil {
+			t.Fatalf("deployment %s not expired by retention (%d expired)", id, run.Expired)
+		}
+	}
+	if stored(a.ID) || !stored(scratch.ID) {
+		t.Errorf("after retention: first build's files stored %v (want gone), reused build's %v (want kept)", stored(a.ID), stored(scratch.ID))
+	}
+	if res, body := b.getHost(again.PreviewHost+".localhost", "/"); res.StatusCode != http.StatusOK || string(body) != scratch.page {
+		t.Errorf("the kept reusing deployment after retention: %d %q, want %q", res.StatusCode, body, scratch.page)
+	}
 }
 
 // reusedDeployment is a deployment as the API shows it, with its reuse.
