@@ -58,7 +58,7 @@ func (d *dashboard) handleRedeploy(c echo.Context) error {
 	if err != nil {
 		return d.fail(c, err)
 	}
-	dep, err := d.s.deps.Deploys.Redeploy(ctx, u.ID, old)
+	dep, err := d.s.deps.Deploys.Redeploy(ctx, u.ID, old, false) // the dashboard's Redeploy builds from scratch
 	if err != nil {
 		if msg, status, ok := formError(err); ok {
 			return d.renderDeployment(c, status, old, msg)

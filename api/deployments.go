@@ -97,15 +97,29 @@ func (s *Handler) handleCancel(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.deploymentOut(d))
 }
 
+// redeployRequest is the optional body of a redeploy. Reuse lets the new
+// deployment serve an earlier build made from the same inputs instead of
+// building; by default a redeploy builds from scratch, which is how users
+// pick up new build-time data.
+type redeployRequest struct {
+	Reuse bool `json:"reuse"`
+}
+
 // handleRedeploy builds the same commit again as a new deployment.
 func (s *Handler) handleRedeploy(c echo.Context) error {
+	var req redeployRequest
+	if c.Request().ContentLength != 0 {
+		if err := bind(c, &req); err != nil {
+			return err
+		}
+	}
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	old, err := s.deps.DB.Deployment(ctx, u.ID, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	d, err := s.deps.Deploys.Redeploy(ctx, u.ID, old)
+	d, err := s.deps.Deploys.Redeploy(ctx, u.ID, old, req.Reuse)
 	if err != nil {
 		return err
 	}

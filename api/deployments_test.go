@@ -90,6 +90,8 @@ func TestDeployments(t *testing.T) {
 		{name: "promote cancelled", req: request{method: "POST", path: "/v1/deployments/" + d.ID + "/promote", token: adminToken}, status: 409, code: "conflict"},
 		{name: "cancel unknown", req: request{method: "POST", path: "/v1/deployments/nope/cancel", token: adminToken}, status: 404, code: "not_found"},
 		{name: "redeploy unknown", req: request{method: "POST", path: "/v1/deployments/nope/redeploy", token: adminToken}, status: 404, code: "not_found"},
+		{name: "redeploy with a body that is not JSON", req: request{method: "POST", path: "/v1/deployments/" + d.ID + "/redeploy", token: adminToken, body: "{"},
+			status: 400, code: "invalid"},
 	})
 
 	var again deploymentOut
@@ -106,6 +108,19 @@ func TestDeployments(t *testing.T) {
 	h.mustAPI(t, 200, "GET", "/v1/deployments/"+d.ID, adminToken, nil, &old)
 	if old.State != "cancelled" {
 		t.Errorf("redeploy changed the old deployment: %+v", old)
+	}
+
+	// A redeploy builds from scratch unless it asks for reuse.
+	var reuse deploymentOut
+	h.mustAPI(t, 202, "POST", "/v1/deployments/"+d.ID+"/redeploy", adminToken, map[string]bool{"reuse": true}, &reuse)
+	for id, want := range map[string]bool{again.ID: true, reuse.ID: false} {
+		got, err := h.DB.DeploymentByID(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Rebuild != want {
+			t.Errorf("redeploy %s: rebuild %v, want %v", id, got.Rebuild, want)
+		}
 	}
 }
 

@@ -193,6 +193,15 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		cmds.ReusableModules = false
 	}
 
+	inputs, err := p.inputsKey(ctx, job, commit, cmds, env)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	if from, ok := p.reusable(ctx, job, inputs, em); ok {
+		em.system("Reusing the build of deployment %s (same tree %s, same settings).", from, short(commit.Tree))
+		return queue.Event{State: model.StateReady, InputsKey: inputs, ReusedFrom: from}, nil
+	}
+
 	workdir := path.Join("/workspace", job.RootDir)
 	cache := p.restoreCache(ctx, job, projectDir, workdir, env, cmds.ReusableModules, em)
 	defer cache.close()
@@ -237,7 +246,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		p.dropPartial(ctx, prefix)
 		return queue.Event{}, err
 	}
-	return queue.Event{State: model.StateReady, OutputType: out.Type, ArtifactKey: prefix}, nil
+	return queue.Event{State: model.StateReady, OutputType: out.Type, ArtifactKey: prefix, InputsKey: inputs}, nil
 }
 
 // nextActionsInfo names the derived server actions key of a job: one per

@@ -41,6 +41,9 @@ type Commit struct {
 	SHA     string
 	Message string
 	Branch  string
+	// Tree is the hash of the commit's tree: the same for two commits with
+	// the same files (an empty commit, a merge that changes nothing).
+	Tree string
 }
 
 // fetchSource clones src into dir on the host, checked out at the exact
@@ -97,7 +100,7 @@ func fetchSource(ctx context.Context, src Source, dir string) (Commit, error) {
 	if err != nil {
 		return Commit{}, fmt.Errorf("read commit: %w", err)
 	}
-	return Commit{SHA: c.Hash.String(), Message: firstLine(c.Message), Branch: branch}, nil
+	return Commit{SHA: c.Hash.String(), Message: firstLine(c.Message), Branch: branch, Tree: c.TreeHash.String()}, nil
 }
 
 // clone tries a shallow clone first when allowed and falls back to a full

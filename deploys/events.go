@@ -195,6 +195,7 @@ func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) erro
 			b.Transitions = append(b.Transitions, store.DeploymentTransition{DeploymentID: ev.DeploymentID, Transition: store.Transition{
 				To: ev.State, At: ev.At, Attempt: ev.Attempt, CommitSHA: ev.CommitSHA, CommitMessage: ev.CommitMessage,
 				OutputType: ev.OutputType, ArtifactKey: ev.ArtifactKey, Error: ev.Error,
+				InputsKey: ev.InputsKey, ReusedFrom: ev.ReusedFrom,
 			}})
 		}
 	}
@@ -218,6 +219,9 @@ func (w *eventWriter) process(ctx context.Context, batch []*queue.Delivery) erro
 // deployment was cancelled or failed meanwhile, so its worker is told to
 // stop; an applied one reaches live viewers.
 func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, applied bool) {
+	if !applied && t.ReusedFrom != "" {
+		t, applied = w.refuseReuse(ctx, t)
+	}
 	if !applied {
 		if t.To == model.StateBuilding {
 			if d, err := w.db.DeploymentByID(ctx, t.DeploymentID); err == nil && model.Terminal(d.State) {
@@ -239,8 +243,16 @@ func (w *eventWriter) settle(ctx context.Context, t store.DeploymentTransition, 
 
 // ownArtifacts reports whether a state event's artifact key is its
 // deployment's own prefix: required for "ready", which makes the files
-// served, and allowed only there.
+// served, and allowed only there. A "ready" that reuses another build
+// names no key: the store takes the one of the deployment it names, after
+// checking that it may (store.Transition.ReusedFrom).
 func ownArtifacts(ev queue.Event) bool {
+	if ev.State == model.StateReady && ev.ReusedFrom != "" {
+		return ev.ArtifactKey == "" && ev.ReusedFrom != ev.DeploymentID
+	}
+	if ev.ReusedFrom != "" {
+		return false
+	}
 	if ev.State == model.StateReady {
 		return ev.ArtifactKey == model.ArtifactPrefix(ev.DeploymentID)
 	}

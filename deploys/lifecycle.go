@@ -40,14 +40,17 @@ func (l *Lifecycle) Deploy(ctx context.Context, ownerID string, p *store.Project
 	return d, nil
 }
 
-// Redeploy builds old's commit again as a new deployment of ownerID's project.
-func (l *Lifecycle) Redeploy(ctx context.Context, ownerID string, old *store.Deployment) (*store.Deployment, error) {
+// Redeploy builds old's commit again as a new deployment of ownerID's
+// project: from scratch (how users pick up new build-time data) unless
+// reuse is asked for.
+func (l *Lifecycle) Redeploy(ctx context.Context, ownerID string, old *store.Deployment, reuse bool) (*store.Deployment, error) {
 	p, err := l.db.Project(ctx, ownerID, old.ProjectID)
 	if err != nil {
 		return nil, err
 	}
 	d := &store.Deployment{ProjectID: p.ID, Ref: old.Ref, Branch: old.Branch, CommitSHA: old.CommitSHA,
-		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: model.TriggerRedeploy, Fork: old.Fork}
+		CommitMessage: old.CommitMessage, GitURL: old.GitURL, Trigger: model.TriggerRedeploy, Fork: old.Fork,
+		Rebuild: !reuse}
 	return l.Deploy(ctx, ownerID, p, d)
 }
 
@@ -56,7 +59,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
 		StartCommand: p.StartCommand, QueuedAt: d.CreatedAt, Scope: buildScope(p, d), AllowLocal: l.allowLocal(ctx, ownerID),
-		Labels: p.WorkerLabels,
+		Labels: p.WorkerLabels, Reuse: l.reuseCandidates(ctx, d),
 	}
 	if d.Fork {
 		// A fork's author controls what the build runs: it gets no

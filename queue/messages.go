@@ -44,8 +44,22 @@ type BuildJob struct {
 	Scope string `json:"scope,omitempty"`
 	// Labels are the worker labels the project requires (model.WorkerLabels):
 	// only a worker that has all of them takes the job.
-	Labels   []string  `json:"labels,omitempty"`
-	QueuedAt time.Time `json:"queued_at"`
+	Labels []string `json:"labels,omitempty"`
+	// Reuse lists the project's builds this one may reuse: when the
+	// worker's inputs key equals one's, it reports that deployment instead
+	// of building. Empty for forks and for builds from scratch.
+	Reuse    []ReuseCandidate `json:"reuse,omitempty"`
+	QueuedAt time.Time        `json:"queued_at"`
+}
+
+// ReuseCandidate is a ready build of the same project and what it was made
+// from.
+type ReuseCandidate struct {
+	DeploymentID string `json:"deployment_id"`
+	InputsKey    string `json:"inputs_key"`
+	// ArtifactKey is where its files are, for the worker to check they
+	// are still stored; the control plane never takes it from the worker.
+	ArtifactKey string `json:"artifact_key"`
 }
 
 // Event kinds.
@@ -71,4 +85,10 @@ type Event struct {
 	OutputType    string `json:"output_type,omitempty"`
 	ArtifactKey   string `json:"artifact_key,omitempty"`
 	Error         string `json:"error,omitempty"`
+	// InputsKey (on "ready") identifies what the build was made from.
+	InputsKey string `json:"inputs_key,omitempty"`
+	// ReusedFrom (on "ready", with no artifact key) names the deployment
+	// whose build this one serves; the control plane checks it and takes
+	// the artifact key from its own records.
+	ReusedFrom string `json:"reused_from,omitempty"`
 }

@@ -49,11 +49,19 @@ type Deployment struct {
 	// ExpiredAt is when retention deleted the deployment's artifacts and
 	// logs; the row stays for history and is never served again.
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+	// InputsKey identifies what the deployment's build was made from; a
+	// later deployment of the project with the same key may reuse it.
+	InputsKey string `json:"-"`
+	// ReusedFrom is the deployment whose build this one serves instead of
+	// building its own.
+	ReusedFrom string `json:"reused_from,omitempty"`
+	// Rebuild: the deployment builds from scratch, never reusing a build.
+	Rebuild bool `json:"-"`
 }
 
 const deploymentColumns = `id, project_id, state, ref, branch, commit_sha, commit_message, git_url, preview_host,
 	trigger, output_type, artifact_key, error, attempt, pr_number, retired, fork, created_at, build_started_at, build_finished_at, expired_at,
-	promotion_error`
+	promotion_error, inputs_key, reused_from, rebuild`
 
 func scanDeployment(row row) (*Deployment, error) {
 	var d Deployment
@@ -61,7 +69,7 @@ func scanDeployment(row row) (*Deployment, error) {
 	var started, finished, expired sql.NullInt64
 	err := row.Scan(&d.ID, &d.ProjectID, &d.State, &d.Ref, &d.Branch, &d.CommitSHA, &d.CommitMessage, &d.GitURL,
 		&d.PreviewHost, &d.Trigger, &d.OutputType, &d.ArtifactKey, &d.Error, &d.Attempt, &d.PRNumber, &d.Retired, &d.Fork, &created, &started, &finished, &expired,
-		&d.PromotionError)
+		&d.PromotionError, &d.InputsKey, &d.ReusedFrom, &d.Rebuild)
 	if err != nil {
 		return nil, err
 	}
@@ -79,9 +87,9 @@ func (db *DB) CreateDeployment(ctx context.Context, d *Deployment) error {
 		d.ID = NewID(16)
 		d.PreviewHost = d.ID[:8] + "-preview"
 		_, err := db.write.ExecContext(ctx, `INSERT INTO deployments (id, project_id, state, ref, branch, commit_sha,
-			commit_message, git_url, preview_host, trigger, pr_number, fork, dispatched, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+			commit_message, git_url, preview_host, trigger, pr_number, fork, rebuild, dispatched, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
 			d.ID, d.ProjectID, d.State, d.Ref, d.Branch, d.CommitSHA, d.CommitMessage, d.GitURL, d.PreviewHost,
-			d.Trigger, d.PRNumber, d.Fork, millis(d.CreatedAt))
+			d.Trigger, d.PRNumber, d.Fork, d.Rebuild, millis(d.CreatedAt))
 		if isUniqueViolation(err) {
 			continue
 		}
@@ -161,6 +169,10 @@ type Transition struct {
 	OutputType    string
 	ArtifactKey   string
 	Error         string
+	// InputsKey and ReusedFrom come with "ready": what the build was made
+	// from, and whose build a reusing deployment serves.
+	InputsKey  string
+	ReusedFrom string
 }
 
 // ApplyTransition moves deployment id to t.To if its current state allows
@@ -178,6 +190,9 @@ func applyTransition(ctx context.Context, db execer, id string, t Transition) (b
 	from, ok := allowedFrom[t.To]
 	if !ok {
 		return false, fmt.Errorf("apply transition: unknown state %q", t.To)
+	}
+	if t.To == model.StateReady && t.ReusedFrom != "" {
+		return applyReuse(ctx, db, id, t)
 	}
 	set := []string{"state = ?"}
 	args := []any{t.To}
@@ -199,6 +214,12 @@ func applyTransition(ctx context.Context, db execer, id string, t Transition) (b
 	}
 	if t.Error != "" {
 		add("error", t.Error)
+	}
+	if t.InputsKey != "" {
+		add("inputs_key", t.InputsKey)
+	}
+	if t.ReusedFrom != "" {
+		add("reused_from", t.ReusedFrom)
 	}
 	switch {
 	case t.To == model.StateBuilding:

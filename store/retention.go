@@ -136,9 +136,13 @@ func placeholders(n int) string {
 }
 
 // UnreclaimedDeployments lists expired deployments whose data is not yet
-// all deleted.
+// all deleted. One whose build a kept deployment still serves (it reused
+// that build) waits until that deployment expires too.
 func (db *DB) UnreclaimedDeployments(ctx context.Context) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id FROM deployments WHERE expired_at IS NOT NULL AND reclaimed_at IS NULL ORDER BY expired_at")
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM deployments d WHERE expired_at IS NOT NULL AND reclaimed_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM deployments u WHERE u.artifact_key = ? || d.id || ?
+			AND u.expired_at IS NULL AND u.id != d.id)
+		ORDER BY expired_at`, artifactPrefixParts()...)
 	if err != nil {
 		return nil, fmt.Errorf("list unreclaimed deployments: %w", err)
 	}
