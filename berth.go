@@ -471,6 +471,7 @@ func (m *Main) forgetDeployments(ids []string) {
 			m.log.Info("removed cached files of deleted deployments", slog.Int64("bytes", n))
 		}
 		for _, id := range ids {
+			m.apps.Remove(id) // its server and, for an image, the loaded image
 			if err := m.artifacts.DeletePrefix(ctx, model.ArtifactPrefix(id)); err != nil {
 				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("error", err))
 			}
