@@ -283,7 +283,9 @@ func (m *Main) startPool(ctx context.Context, instance, workDir string, jobSecre
 		return err
 	}
 	host, _ := os.Hostname()
-	m.pool = builder.New(builderConfig(cfg, instance, workDir, id, host), m.queue.Client(), m.sandbox, m.artifacts, jobSecrets, m.log)
+	bc := builderConfig(cfg, instance, workDir, id, host)
+	bc.KeepImages = true // serve's app servers run on the same engine
+	m.pool = builder.New(bc, m.queue.Client(), m.sandbox, m.artifacts, jobSecrets, m.log)
 	return m.pool.Start(ctx)
 }
 

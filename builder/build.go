@@ -169,7 +169,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if dockerfile, err := dockerfileFor(projectDir, job); err != nil {
 		return queue.Event{}, err
 	} else if dockerfile != "" {
-		return p.buildDockerfile(ctx, job, commit, src, dockerfile, env, em)
+		return p.buildDockerfile(ctx, job, src, dockerfile, env, em)
 	}
 	cmds, err := detectCommands(projectDir)
 	if err != nil {

@@ -62,19 +62,12 @@ func dockerfileFor(projectDir *os.Root, job queue.BuildJob) (string, error) {
 // log; then stores it as a gzipped `docker save` archive and a manifest
 // with the port it listens on, and removes it from the engine (the host
 // that runs it loads it from the archive).
-func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, commit Commit, src, dockerfile string, env map[string]string, em *emitter) (queue.Event, error) {
+func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, dockerfile string, env map[string]string, em *emitter) (queue.Event, error) {
 	contextDir, err := buildContextDir(src, job.RootDir)
 	if err != nil {
 		return queue.Event{}, err
 	}
 	em.system("Detected %s: will build it with the Docker engine and run the image as the server.", path.Join(job.RootDir, dockerfile))
-	args := map[string]string{
-		"BERTH": "1", "BERTH_DEPLOYMENT_ID": job.DeploymentID,
-		"BERTH_GIT_COMMIT_SHA": commit.SHA, "BERTH_GIT_BRANCH": commit.Branch,
-	}
-	for k, v := range env {
-		args[k] = v
-	}
 	if len(env) > 0 {
 		em.system("Build args from the build environment variables: %s.", strings.Join(sortedKeys(env), ", "))
 	}
@@ -92,24 +85,32 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, commit C
 		Context:    pr,
 		Dockerfile: dockerfile,
 		Tag:        tag,
-		Args:       args,
-		Labels: map[string]string{
-			sandbox.LabelRole:       "build",
-			sandbox.LabelInstance:   p.cfg.Instance,
-			sandbox.LabelDeployment: job.DeploymentID,
-		},
+		Args:       env,
+		// Each label is a step of the classic builder: only the one that
+		// ties a leftover image to its deployment.
+		Labels:  map[string]string{sandbox.LabelDeployment: job.DeploymentID},
 		Limits:  p.cfg.Limits,
 		Timeout: p.cfg.Timeout,
+		// A fork's build reads no layer another build made. Its own
+		// layers go with its image once stored (RemoveImage prunes them).
+		NoCache: job.Scope == model.ScopeFork,
 	}, func(l sandbox.Line) { em.line(l.Stream, l.Text) })
-	// The image leaves this engine once stored (or when its build failed):
-	// the host that runs it loads it from the archive.
-	defer p.later(func() {
-		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := p.sb.RemoveImage(rmCtx, tag); err != nil {
-			em.log.Warn("remove built image", slog.Any("error", err))
+	// The image leaves this engine when its deployment failed, or once
+	// stored unless the engine runs the app servers too: the host that
+	// runs it loads it from the archive.
+	stored := false
+	defer func() {
+		if stored && p.cfg.KeepImages {
+			return
 		}
-	})
+		p.later(func() {
+			rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := p.sb.RemoveImage(rmCtx, tag); err != nil {
+				em.log.Warn("remove built image", slog.Any("error", err))
+			}
+		})
+	}()
 	switch {
 	case errors.Is(err, sandbox.ErrTimeout):
 		return queue.Event{}, fmt.Errorf("the build took longer than %s and was stopped", p.cfg.Timeout)
@@ -142,6 +143,7 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, commit C
 		p.dropPartial(ctx, prefix)
 		return queue.Event{}, err
 	}
+	stored = true
 	return queue.Event{State: model.StateReady, OutputType: model.OutputDockerImage, ArtifactKey: prefix}, nil
 }
 
@@ -178,7 +180,10 @@ func (p *Pool) uploadImage(ctx context.Context, tag, prefix string, port int, em
 		defer close(done)
 		cw := &countingWriter{w: pw, n: &size}
 		zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
-		_, err := io.Copy(zw, saved)
+		n, err := io.Copy(zw, io.LimitReader(saved, maxOutputBytes+1))
+		if err == nil && n > maxOutputBytes {
+			err = fmt.Errorf("the image is larger than %s", humanize.Bytes(maxOutputBytes))
+		}
 		if cerr := zw.Close(); err == nil {
 			err = cerr
 		}

@@ -26,6 +26,9 @@ type ImageBuild struct {
 	Labels     map[string]string // set on the image, merged with LabelManaged=true
 	Limits     Limits            // memory and CPU of every RUN step's container
 	Timeout    time.Duration     // 0 = none
+	// NoCache builds every step afresh: the engine's layer cache is shared
+	// by every build on it, keyed by the parent layer and the step's text.
+	NoCache bool
 }
 
 // BuildImage builds an image and calls onLine for every line of the build's
@@ -63,6 +66,7 @@ func (s *Sandbox) BuildImage(ctx context.Context, b ImageBuild, onLine func(Line
 		BuildArgs:   args,
 		Labels:      labels,
 		NetworkMode: netID,
+		NoCache:     b.NoCache,
 		Remove:      true,
 		ForceRemove: true,
 		// A parent image is only ever the local one: no registry may be
