@@ -91,9 +91,11 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, doc
 		Labels:  map[string]string{sandbox.LabelDeployment: job.DeploymentID},
 		Limits:  p.cfg.Limits,
 		Timeout: p.cfg.Timeout,
-		// A fork's build reads no layer another build made. Its own
-		// layers go with its image once stored (RemoveImage prunes them).
-		NoCache: job.Scope == model.ScopeFork,
+		// The engine's layer cache is shared by every project on it and
+		// keyed by the parent layer and a step's text: a step would take
+		// the layer another tenant's build made (with whatever that build
+		// fetched) for its own.
+		NoCache: true,
 	}, func(l sandbox.Line) { em.line(l.Stream, l.Text) })
 	// The image leaves this engine when its deployment failed, or once
 	// stored unless the engine runs the app servers too: the host that
