@@ -45,7 +45,7 @@ func TestDockerImageServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var archive bytes.Buffer
-	zw := gzip.NewWriter(&archive)
+	zw, _ := gzip.NewWriterLevel(&archive, gzip.BestSpeed)
 	_, err = io.Copy(zw, saved)
 	saved.Close()
 	if err != nil || zw.Close() != nil {
