@@ -54,7 +54,7 @@ func TestBuildImage(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 	out := strings.Join(lines, "\n")
-	for _, want := range []string{"Step 1/5 : FROM " + h.image, "greeting is hello from the arg", "Successfully tagged " + tag} {
+	for _, want := range []string{"Step 1/7 : FROM " + h.image, "greeting is hello from the arg", "Successfully tagged " + tag} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)
 		}
