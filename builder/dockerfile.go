@@ -60,8 +60,8 @@ func dockerfileFor(projectDir *os.Root, job queue.BuildJob) (string, error) {
 // buildDockerfile builds the project's image with the engine's classic
 // builder, build env vars as build args, its output streamed to the build
 // log; then stores it as a gzipped `docker save` archive and a manifest
-// with the port it listens on, and removes it from the engine (the host
-// that runs it loads it from the archive).
+// with the port it listens on. It leaves the image on the engine only
+// when Config.KeepImages says the engine runs the app servers too.
 func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, dockerfile string, env map[string]string, em *emitter) (queue.Event, error) {
 	contextDir, err := buildContextDir(src, job.RootDir)
 	if err != nil {
@@ -73,12 +73,17 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, doc
 	}
 
 	pr, pw := io.Pipe()
+	tarred := make(chan struct{})
 	go func() {
+		defer close(tarred)
 		pw.CloseWithError(sandbox.TarDir(pw, contextDir, "", func(rel string, isDir bool) bool {
 			return rel == ".git"
 		}))
 	}()
-	defer pr.Close()
+	defer func() {
+		pr.Close() // ends the tar stream if the engine stopped reading early
+		<-tarred
+	}()
 	tag := model.AppImage(job.DeploymentID)
 	started := time.Now()
 	err = p.sb.BuildImage(ctx, sandbox.ImageBuild{
