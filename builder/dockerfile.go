@@ -68,6 +68,15 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, doc
 		return queue.Event{}, err
 	}
 	em.system("Detected %s: will build it with the Docker engine and run the image as the server.", path.Join(job.RootDir, dockerfile))
+	contextRoot, err := os.OpenRoot(contextDir)
+	if err != nil {
+		return queue.Event{}, fmt.Errorf("open the build context: %w", err)
+	}
+	skip, err := dockerignore(contextRoot, dockerfile)
+	contextRoot.Close()
+	if err != nil {
+		return queue.Event{}, err
+	}
 	if len(env) > 0 {
 		em.system("Build args from the build environment variables: %s.", strings.Join(sortedKeys(env), ", "))
 	}
@@ -76,9 +85,7 @@ func (p *Pool) buildDockerfile(ctx context.Context, job queue.BuildJob, src, doc
 	tarred := make(chan struct{})
 	go func() {
 		defer close(tarred)
-		pw.CloseWithError(sandbox.TarDir(pw, contextDir, "", func(rel string, isDir bool) bool {
-			return rel == ".git"
-		}))
+		pw.CloseWithError(sandbox.TarDir(pw, contextDir, "", skip))
 	}()
 	defer func() {
 		pr.Close() // ends the tar stream if the engine stopped reading early

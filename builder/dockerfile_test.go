@@ -67,3 +67,47 @@ func TestBuildContextDir(t *testing.T) {
 		t.Error("a root directory linked out of the clone was accepted")
 	}
 }
+
+// TestDockerignore: the context leaves out what .dockerignore excludes, as
+// the docker CLI would, keeps what a `!` pattern brings back, and always
+// sends the Dockerfile.
+func TestDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("# comment\nnode_modules\n*.md\n!README.md\nDockerfile\nsecrets/\n"), 0o644)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	skip, err := dockerignore(root, "Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rel   string
+		isDir bool
+		want  bool
+	}{
+		{".git", true, true},
+		{"node_modules/x/index.js", false, true},
+		{"NOTES.md", false, true},
+		{"README.md", false, false},
+		{"Dockerfile", false, false},
+		{".dockerignore", false, false},
+		{"secrets/key.pem", false, true},
+		{"secrets", true, false}, // a ! pattern exists: folders are walked, their files decide
+		{"server.js", false, false},
+	} {
+		if got := skip(c.rel, c.isDir); got != c.want {
+			t.Errorf("skip(%q) = %v, want %v", c.rel, got, c.want)
+		}
+	}
+
+	// With no .dockerignore only .git is left out.
+	empty, _ := os.OpenRoot(t.TempDir())
+	defer empty.Close()
+	skip, err = dockerignore(empty, "Dockerfile")
+	if err != nil || !skip(".git", true) || skip("node_modules", true) {
+		t.Errorf("no .dockerignore: %v", err)
+	}
+}

@@ -30,6 +30,7 @@ http.createServer((req, res) => {
     case '/now': res.end(JSON.stringify({ hits: ++hits, now: Date.now() })); break;
     case '/env': res.end(JSON.stringify({ value: process.env.BERTH_E2E_RUNTIME || null })); break;
     case '/baked': res.end(JSON.stringify({ value: fs.readFileSync('/srv/baked.txt', 'utf8'), uid: process.getuid() })); break;
+    case '/context': res.end(JSON.stringify({ ignored: fs.existsSync('/srv/notes.txt'), git: fs.existsSync('/srv/.git'), kept: fs.existsSync('/srv/package.json') })); break;
     default: res.statusCode = 404; res.end('{}');
   }
 }).listen(Number(process.env.PORT), () => console.log('listening on ' + process.env.PORT));
@@ -49,7 +50,7 @@ func TestDeployDockerfile(t *testing.T) {
 		"Dockerfile": "FROM " + os.Getenv("BERTH_BUILD_IMAGE") + `
 ARG BERTH_E2E_BAKED
 WORKDIR /srv
-COPY server.js ./
+COPY . ./
 RUN echo "baking $BERTH_E2E_BAKED" && printf '%s' "$BERTH_E2E_BAKED" > /srv/baked.txt
 EXPOSE 8080
 CMD ["node", "/srv/server.js"]
@@ -58,6 +59,9 @@ CMD ["node", "/srv/server.js"]
 		// A package.json with a start script would make a Node server:
 		// the Dockerfile comes first.
 		"package.json": `{"name":"berth-docker-app","private":true,"scripts":{"start":"node server.js"}}` + "\n",
+		// The context leaves out what .dockerignore names, and .git.
+		".dockerignore": "notes.txt\n",
+		"notes.txt":     "not for the image\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -94,6 +98,7 @@ CMD ["node", "/srv/server.js"]
 		" : FROM " + os.Getenv("BERTH_BUILD_IMAGE"), // the engine's own build output, streamed
 		` : RUN echo "baking $BERTH_E2E_BAKED"`,
 		"baking from-build-arg",
+		"Step 4/9 : COPY . ./",
 		"PORT=8080",
 		"Uploaded the image archive",
 	} {
@@ -121,6 +126,9 @@ CMD ["node", "/srv/server.js"]
 	// The image has no USER: it runs as the numeric non-root uid.
 	if res, body := b.getHost(host, "/baked"); res.StatusCode != http.StatusOK || string(body) != `{"value":"from-build-arg","uid":1000}` {
 		t.Errorf("GET /baked: %d %s", res.StatusCode, body)
+	}
+	if res, body := b.getHost(host, "/context"); res.StatusCode != http.StatusOK || string(body) != `{"ignored":false,"git":false,"kept":true}` {
+		t.Errorf("GET /context: %d %s: want .dockerignore's and .git's files left out of the build context", res.StatusCode, body)
 	}
 	req, _ := http.NewRequest(http.MethodPost, b.url("/echo"), strings.NewReader("hello berth"))
 	req.Host = host
