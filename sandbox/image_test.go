@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 )
 
 // buildContext is a tar stream holding one Dockerfile at path name.
@@ -105,7 +108,8 @@ func TestBuildImageFails(t *testing.T) {
 	}
 	started := time.Now()
 	err = h.sb.BuildImage(ctx, ImageBuild{
-		Context: buildContext(t, "Dockerfile", "FROM "+h.image+"\nRUN sleep 300\n"), Dockerfile: "Dockerfile", Tag: tag,
+		// The LABEL marks the RUN step's container as this test's.
+		Context: buildContext(t, "Dockerfile", "FROM "+h.image+"\nLABEL "+LabelInstance+"="+h.instance+"\nRUN sleep 300\n"), Dockerfile: "Dockerfile", Tag: tag,
 		Labels: map[string]string{LabelInstance: h.instance}, Timeout: 3 * time.Second,
 	}, nil)
 	if !errors.Is(err, ErrTimeout) {
@@ -113,5 +117,21 @@ func TestBuildImageFails(t *testing.T) {
 	}
 	if took := time.Since(started); took > 2*time.Minute {
 		t.Errorf("the timed-out build returned after %s", took)
+	}
+	// The engine stops the step and removes its container.
+	args := filters.NewArgs(filters.Arg("label", LabelInstance+"="+h.instance))
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		list, err := h.sb.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timed-out RUN step's container is still there 2 minutes later: %s %s", list[0].ID, list[0].State)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
