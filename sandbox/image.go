@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,15 +83,67 @@ func (s *Sandbox) BuildImage(ctx context.Context, b ImageBuild, onLine func(Line
 		opts.CPUPeriod = 100_000
 		opts.CPUQuota = n * opts.CPUPeriod / 1e9
 	}
+	var steps stepImages
+	defer func() {
+		pruneCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		s.pruneSteps(pruneCtx, b.Tag, steps.ids)
+	}()
 	res, err := s.docker.ImageBuild(ctx, b.Context, opts)
 	if err != nil {
 		return buildErr(ctx, fmt.Errorf("build image: %w", err))
 	}
 	defer res.Body.Close()
-	if err := readBuildStream(res.Body, onLine); err != nil {
+	if err := readBuildStream(res.Body, func(l Line) { steps.see(l.Text); onLine(l) }); err != nil {
 		return buildErr(ctx, err)
 	}
 	return buildErr(ctx, nil)
+}
+
+// stepImages collects the images a classic build's steps made, from its
+// output: the " ---> <id>" line after each step, except a FROM step's,
+// which names an image the build did not make.
+type stepImages struct {
+	ids  []string
+	from bool
+}
+
+var (
+	stepLine  = regexp.MustCompile(`^Step \d+/\d+ : (\S+)`)
+	layerLine = regexp.MustCompile(`^ ---> ([0-9a-f]{12,64})$`)
+)
+
+func (s *stepImages) see(line string) {
+	if m := stepLine.FindStringSubmatch(line); m != nil {
+		s.from = strings.EqualFold(m[1], "FROM")
+		return
+	}
+	if m := layerLine.FindStringSubmatch(line); m != nil {
+		if !s.from {
+			s.ids = append(s.ids, m[1])
+		}
+		s.from = false
+	}
+}
+
+// pruneSteps removes the images of a build's steps that no tag needs: all
+// of a failed build's, and the earlier stages' of a multi-stage one. They
+// are untagged, so nothing else would ever remove them. The final image is
+// skipped, and its parents refuse removal (they have a child), so what the
+// tag needs stays.
+func (s *Sandbox) pruneSteps(ctx context.Context, tag string, ids []string) {
+	final := ""
+	if info, err := s.docker.ImageInspect(ctx, tag); err == nil {
+		final = strings.TrimPrefix(info.ID, "sha256:")
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if final != "" && strings.HasPrefix(final, ids[i]) {
+			continue
+		}
+		if _, err := s.docker.ImageRemove(ctx, ids[i], image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			s.log.Debug("remove a build step's image", slog.String("image", ids[i]), slog.Any("error", err))
+		}
+	}
 }
 
 // buildErr prefers the timeout or cancellation that cut a build short over

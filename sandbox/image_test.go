@@ -92,6 +92,37 @@ func TestBuildImage(t *testing.T) {
 	}
 }
 
+// TestBuildImageMultiStage: the images of an earlier stage, which no tag
+// needs, are removed; the final image and its parents stay.
+func TestBuildImageMultiStage(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	tag := "berth-test-image:" + h.instance
+	t.Cleanup(func() { h.sb.RemoveImage(context.Background(), tag) })
+	var steps stepImages
+	err := h.sb.BuildImage(ctx, ImageBuild{
+		Context:    buildContext(t, "Dockerfile", "FROM "+h.image+" AS build\nRUN echo built > /out\nFROM "+h.image+"\nCOPY --from=build /out /out\nRUN cat /out\n"),
+		Dockerfile: "Dockerfile", Tag: tag, Labels: map[string]string{LabelInstance: h.instance},
+	}, func(l Line) { steps.see(l.Text) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps.ids) < 3 {
+		t.Fatalf("step images %v, want the build stage's and the final stage's", steps.ids)
+	}
+	if ok, _ := h.sb.HasImage(ctx, steps.ids[0]); ok {
+		t.Errorf("the build stage's image %s is still there", steps.ids[0])
+	}
+	for _, id := range steps.ids[1:] {
+		if ok, err := h.sb.HasImage(ctx, id); err != nil || !ok {
+			t.Errorf("image %s of the final stage is gone (%v)", id, err)
+		}
+	}
+	if ok, err := h.sb.HasImage(ctx, tag); err != nil || !ok {
+		t.Errorf("the built image is gone (%v)", err)
+	}
+}
+
 // TestBuildImageFails: a failing RUN step is the build's error, and a
 // build past its timeout is stopped with ErrTimeout.
 func TestBuildImageFails(t *testing.T) {
@@ -99,12 +130,25 @@ func TestBuildImageFails(t *testing.T) {
 	ctx := t.Context()
 	tag := "berth-test-image:" + h.instance
 	t.Cleanup(func() { h.sb.RemoveImage(context.Background(), tag) })
+	var steps stepImages
 	err := h.sb.BuildImage(ctx, ImageBuild{
-		Context: buildContext(t, "Dockerfile", "FROM "+h.image+"\nRUN exit 3\n"), Dockerfile: "Dockerfile", Tag: tag,
+		Context: buildContext(t, "Dockerfile", "FROM "+h.image+"\nRUN echo made > /made\nENV A=b\nRUN exit 3\n"), Dockerfile: "Dockerfile", Tag: tag,
 		Labels: map[string]string{LabelInstance: h.instance},
-	}, nil)
+	}, func(l Line) { steps.see(l.Text) })
 	if err == nil || !strings.Contains(err.Error(), "non-zero code: 3") {
 		t.Errorf("failing RUN: %v, want its exit code", err)
+	}
+	// The images its first steps made are gone with it; the base image stays.
+	if len(steps.ids) != 2 {
+		t.Errorf("step images %v, want the two of RUN echo and ENV", steps.ids)
+	}
+	for _, id := range steps.ids {
+		if ok, err := h.sb.HasImage(ctx, id); err != nil || ok {
+			t.Errorf("image %s of a failed build's step is still there (%v)", id, err)
+		}
+	}
+	if ok, err := h.sb.HasImage(ctx, h.image); err != nil || !ok {
+		t.Fatalf("the base image %s is gone (%v)", h.image, err)
 	}
 	started := time.Now()
 	err = h.sb.BuildImage(ctx, ImageBuild{
