@@ -283,7 +283,9 @@ func (m *Main) startPool(ctx context.Context, instance, workDir string, jobSecre
 		return err
 	}
 	host, _ := os.Hostname()
-	m.pool = builder.New(builderConfig(cfg, instance, workDir, id, host), m.queue.Client(), m.sandbox, m.artifacts, jobSecrets, m.log)
+	bc := builderConfig(cfg, instance, workDir, id, host)
+	bc.KeepImages = true // serve's app servers run on the same engine
+	m.pool = builder.New(bc, m.queue.Client(), m.sandbox, m.artifacts, jobSecrets, m.log)
 	return m.pool.Start(ctx)
 }
 
@@ -471,6 +473,7 @@ func (m *Main) forgetDeployments(ids []string) {
 			m.log.Info("removed cached files of deleted deployments", slog.Int64("bytes", n))
 		}
 		for _, id := range ids {
+			m.apps.Remove(id) // its server and, for an image, the loaded image
 			if err := m.artifacts.DeletePrefix(ctx, model.ArtifactPrefix(id)); err != nil {
 				m.log.Warn("delete artifacts", slog.String("deployment", id), slog.Any("error", err))
 			}

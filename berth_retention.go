@@ -18,7 +18,7 @@ func (m *Main) expireDeployments(ids []string) {
 	m.serving.Forget(ids)
 	m.serving.Invalidate()
 	for _, id := range ids {
-		m.apps.Stop(id)
+		m.apps.Remove(id) // its server and, for an image, the loaded image
 	}
 }
 

@@ -62,6 +62,8 @@ type projectForm struct {
 	BuildCommand     string
 	OutputDir        string
 	StartCommand     string
+	DockerfilePath   string
+	Port             string // digits; empty is 0
 	AllowForkPRs     bool
 	HealthPath       string
 	WorkerLabels     string // separated by commas or spaces
@@ -72,7 +74,7 @@ func readProjectForm(c echo.Context) projectForm {
 	return projectForm{
 		Name: v("name"), GitURL: v("git_url"), GitHubRepo: v("github_repo"), ProductionBranch: v("production_branch"),
 		RootDir: v("root_dir"), InstallCommand: v("install_command"), BuildCommand: v("build_command"), OutputDir: v("output_dir"),
-		StartCommand: v("start_command"), AllowForkPRs: c.FormValue("allow_fork_prs") == "on", HealthPath: v("health_path"), WorkerLabels: v("worker_labels"),
+		StartCommand: v("start_command"), DockerfilePath: v("dockerfile_path"), Port: v("port"), AllowForkPRs: c.FormValue("allow_fork_prs") == "on", HealthPath: v("health_path"), WorkerLabels: v("worker_labels"),
 	}
 }
 
@@ -80,7 +82,7 @@ func projectFormOf(p *store.Project) projectForm {
 	return projectForm{
 		Name: p.Name, GitURL: p.GitURL, GitHubRepo: p.GitHubRepo, ProductionBranch: p.ProductionBranch,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		StartCommand: p.StartCommand, AllowForkPRs: p.AllowForkPRs, HealthPath: p.HealthPath, WorkerLabels: strings.Join(p.WorkerLabels, ", "),
+		StartCommand: p.StartCommand, DockerfilePath: p.DockerfilePath, Port: formPortOf(p.Port), AllowForkPRs: p.AllowForkPRs, HealthPath: p.HealthPath, WorkerLabels: strings.Join(p.WorkerLabels, ", "),
 	}
 }
 
@@ -114,7 +116,7 @@ func (d *dashboard) handleCreateProject(c echo.Context) error {
 	p := &store.Project{
 		OwnerID: u.ID, Name: f.Name, GitURL: f.GitURL, GitHubRepo: f.GitHubRepo,
 		ProductionBranch: f.ProductionBranch, RootDir: f.RootDir, InstallCommand: f.InstallCommand,
-		BuildCommand: f.BuildCommand, OutputDir: f.OutputDir, StartCommand: f.StartCommand, AllowForkPRs: f.AllowForkPRs,
+		BuildCommand: f.BuildCommand, OutputDir: f.OutputDir, StartCommand: f.StartCommand, DockerfilePath: f.DockerfilePath, Port: f.port(), AllowForkPRs: f.AllowForkPRs,
 	}
 	// As the API does: berth checks that u can see a linked repository.
 	err := d.s.deps.Deploys.AllowNewProject(c.Request().Context(), u)
@@ -291,8 +293,10 @@ func (d *dashboard) handleProjectSettings(c echo.Context) error {
 	}
 	labels := strings.FieldsFunc(f.WorkerLabels, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	patch := store.ProjectPatch{Name: &f.Name, ProductionBranch: &f.ProductionBranch, RootDir: &f.RootDir,
-		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir, StartCommand: &f.StartCommand, HealthPath: &f.HealthPath,
+		InstallCommand: &f.InstallCommand, BuildCommand: &f.BuildCommand, OutputDir: &f.OutputDir, StartCommand: &f.StartCommand, DockerfilePath: &f.DockerfilePath, HealthPath: &f.HealthPath,
 		WorkerLabels: &labels}
+	port := f.port()
+	patch.Port = &port
 	if p.GitHubRepo == "" {
 		patch.GitURL = &f.GitURL // a linked GitHub repository is changed on GitHub's side
 		if f.GitURL != p.GitURL {

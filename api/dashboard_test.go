@@ -394,15 +394,19 @@ func TestDashboardCSRF(t *testing.T) {
 				}
 			}},
 		{"/projects/" + p.ID + "/settings", url.Values{"name": {"renamed"}, "production_branch": {"prod"},
-			"git_url": {"https://example.com/site.git"}, "build_command": {"make site"}, "start_command": {"node serve.js"}}, redirectTo("/projects/" + p.ID),
+			"git_url": {"https://example.com/site.git"}, "build_command": {"make site"}, "start_command": {"node serve.js"},
+			"dockerfile_path": {"deploy/Dockerfile"}, "port": {"8080"}}, redirectTo("/projects/" + p.ID),
 			func(t *testing.T) {
 				var got struct {
 					projectOut
-					BuildCommand string `json:"build_command"`
-					StartCommand string `json:"start_command"`
+					BuildCommand   string `json:"build_command"`
+					StartCommand   string `json:"start_command"`
+					DockerfilePath string `json:"dockerfile_path"`
+					Port           int    `json:"port"`
 				}
 				h.mustAPI(t, 200, "GET", "/v1/projects/"+p.ID, adminToken, nil, &got)
-				if got.Name != "renamed" || got.ProductionBranch != "prod" || got.BuildCommand != "make site" || got.StartCommand != "node serve.js" {
+				if got.Name != "renamed" || got.ProductionBranch != "prod" || got.BuildCommand != "make site" || got.StartCommand != "node serve.js" ||
+					got.DockerfilePath != "deploy/Dockerfile" || got.Port != 8080 {
 					t.Errorf("after settings: %+v", got)
 				}
 			}},

@@ -111,6 +111,8 @@ type createProjectRequest struct {
 	BuildCommand     string   `json:"build_command"`
 	OutputDir        string   `json:"output_dir"`
 	StartCommand     string   `json:"start_command"`
+	DockerfilePath   string   `json:"dockerfile_path"`
+	Port             int      `json:"port"`
 	AllowForkPRs     bool     `json:"allow_fork_prs"`
 	HealthPath       string   `json:"health_path"`
 	WorkerLabels     []string `json:"worker_labels"`
@@ -128,7 +130,7 @@ func (s *Handler) handleCreateProject(c echo.Context) error {
 	p := &store.Project{
 		OwnerID: u.ID, Name: req.Name, GitURL: req.GitURL, GitHubRepo: strings.TrimSpace(req.GitHubRepo),
 		ProductionBranch: req.ProductionBranch, RootDir: req.RootDir, InstallCommand: req.InstallCommand,
-		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, StartCommand: req.StartCommand, AllowForkPRs: req.AllowForkPRs,
+		BuildCommand: req.BuildCommand, OutputDir: req.OutputDir, StartCommand: req.StartCommand, DockerfilePath: req.DockerfilePath, Port: req.Port, AllowForkPRs: req.AllowForkPRs,
 		HealthPath: req.HealthPath, WorkerLabels: req.WorkerLabels,
 	}
 	secret, err := s.linkNewProject(c.Request().Context(), u, p)

@@ -259,6 +259,9 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if n, ok := s.restartSpare(ctx, d, hash); ok {
 		return n, nil
 	}
+	if d.OutputType == model.OutputDockerImage {
+		return s.startImage(ctx, d, env, hash)
+	}
 	if err := s.sb.EnsureImage(ctx, s.cfg.Image); err != nil {
 		return nil, err
 	}
@@ -298,6 +301,11 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if err != nil {
 		return nil, err
 	}
+	return s.ready(ctx, d, srv, hash)
+}
+
+// ready waits for a started server to answer HTTP and registers it.
+func (s *Manager) ready(ctx context.Context, d *store.Deployment, srv sandbox.App, hash string) (*app, error) {
 	s.starts.Add(1)
 	if err := s.waitHTTP(ctx, srv); err != nil {
 		s.sb.Remove(ctx, srv.ContainerID)

@@ -28,6 +28,9 @@ type Manifest struct {
 	// Start is the command a server output runs (argv, no shell), when its
 	// type does not imply one.
 	Start []string `json:"start,omitempty"`
+	// Port is the port a docker-image server listens on: the project's
+	// port setting, else the image's first EXPOSE, else 3000.
+	Port int `json:"port,omitempty"`
 }
 
 // ManifestFile is one file's size and content hash.

@@ -166,6 +166,11 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 		return queue.Event{}, err
 	}
 	defer projectDir.Close()
+	if dockerfile, err := dockerfileFor(projectDir, job); err != nil {
+		return queue.Event{}, err
+	} else if dockerfile != "" {
+		return p.buildDockerfile(ctx, job, src, dockerfile, env, em)
+	}
 	cmds, err := detectCommands(projectDir)
 	if err != nil {
 		return queue.Event{}, err

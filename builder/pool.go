@@ -44,6 +44,11 @@ type Config struct {
 	// projects that require some of them too.
 	ID, Host, Version string
 	Labels            []string
+	// KeepImages leaves an image built from a Dockerfile on the engine
+	// under its deployment's tag once stored: the engine also runs the app
+	// servers, which then need not load it from its archive. Elsewhere
+	// (a worker) the image is removed once stored.
+	KeepImages bool
 }
 
 // Pool is the worker pool.

@@ -58,7 +58,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, ownerID string, p *store.Projec
 	job := queue.BuildJob{
 		DeploymentID: d.ID, ProjectID: p.ID, GitURL: d.GitURL, Ref: d.Ref, CommitSHA: d.CommitSHA,
 		RootDir: p.RootDir, InstallCommand: p.InstallCommand, BuildCommand: p.BuildCommand, OutputDir: p.OutputDir,
-		StartCommand: p.StartCommand, QueuedAt: d.CreatedAt, Scope: buildScope(p, d), AllowLocal: l.allowLocal(ctx, ownerID),
+		StartCommand: p.StartCommand, DockerfilePath: p.DockerfilePath, Port: p.Port, QueuedAt: d.CreatedAt, Scope: buildScope(p, d), AllowLocal: l.allowLocal(ctx, ownerID),
 		Labels: p.WorkerLabels, Reuse: l.reuseCandidates(ctx, d),
 	}
 	if d.Fork {

@@ -35,11 +35,12 @@ const (
 	OutputNextStandalone = "nextjs-standalone" // a Node server with its static assets
 	OutputNextExport     = "nextjs-export"     // Next.js static export, served as files
 	OutputNodeServer     = "node-server"       // a plain Node server run with its start script
+	OutputDockerImage    = "docker-image"      // an image built from the project's Dockerfile, run as the server
 )
 
 // IsServer reports whether output of this type runs as a server.
 func IsServer(outputType string) bool {
-	return outputType == OutputNextStandalone || outputType == OutputNodeServer
+	return outputType == OutputNextStandalone || outputType == OutputNodeServer || outputType == OutputDockerImage
 }
 
 // Triggers: what asked for a deployment.

@@ -28,6 +28,8 @@ type BuildJob struct {
 	BuildCommand   string `json:"build_command,omitempty"`
 	OutputDir      string `json:"output_dir,omitempty"`
 	StartCommand   string `json:"start_command,omitempty"`
+	DockerfilePath string `json:"dockerfile_path,omitempty"`
+	Port           int    `json:"port,omitempty"`
 	// AllowLocal lets GitURL be a path or file:// URL on the worker's host:
 	// the project's owner is an admin or the operator allows local sources.
 	// Without it a worker refuses such a URL.

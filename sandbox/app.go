@@ -31,8 +31,9 @@ type App struct {
 // server to answer: that is the caller's readiness check. On failure nothing
 // is left behind.
 func (s *Sandbox) StartApp(ctx context.Context, spec AppSpec) (App, error) {
-	if spec.Image == "" || len(spec.Cmd) == 0 || spec.Port <= 0 {
-		return App{}, errors.New("start server: image, command and port are required")
+	// No command runs the image's own ENTRYPOINT and CMD.
+	if spec.Image == "" || spec.Port <= 0 {
+		return App{}, errors.New("start server: image and port are required")
 	}
 	cfg, hostCfg := containerConfig(spec.Spec)
 	cfg.AttachStdout, cfg.AttachStderr = false, false

@@ -17,7 +17,10 @@ import (
 // promotion gate: the first request after a promotion finds d warm.
 func (h *Handler) Warm(ctx context.Context, d *store.Deployment, healthPath string) error {
 	keys := []string{d.ArtifactKey + model.ManifestName}
-	if model.IsServer(d.OutputType) {
+	switch {
+	case d.OutputType == model.OutputDockerImage:
+		keys = append(keys, d.ArtifactKey+model.ImageArchive)
+	case model.IsServer(d.OutputType):
 		keys = append(keys, d.ArtifactKey+model.ServerBundle)
 	}
 	for _, key := range keys {

@@ -27,7 +27,13 @@ type Project struct {
 	// with it (`sh -c` in its server container) instead of what its build
 	// detects.
 	StartCommand string `json:"start_command"`
-	AllowForkPRs bool   `json:"allow_fork_prs"`
+	// DockerfilePath names the Dockerfile the project builds from, a path
+	// in its root directory; empty: a Dockerfile there, if any.
+	DockerfilePath string `json:"dockerfile_path"`
+	// Port is where an image built from a Dockerfile listens; 0: its
+	// EXPOSE, else 3000.
+	Port         int  `json:"port"`
+	AllowForkPRs bool `json:"allow_fork_prs"`
 	// HealthPath is what a server deployment must answer below 500 before
 	// it is promoted to production (default "/").
 	HealthPath             string    `json:"health_path"`
@@ -54,6 +60,8 @@ type ProjectPatch struct {
 	BuildCommand     *string   `json:"build_command"`
 	OutputDir        *string   `json:"output_dir"`
 	StartCommand     *string   `json:"start_command"`
+	DockerfilePath   *string   `json:"dockerfile_path"`
+	Port             *int      `json:"port"`
 	AllowForkPRs     *bool     `json:"allow_fork_prs"`
 	HealthPath       *string   `json:"health_path"`
 	WorkerLabels     *[]string `json:"worker_labels"`
@@ -84,6 +92,10 @@ func (patch ProjectPatch) Apply(p *Project) {
 	set(&p.BuildCommand, patch.BuildCommand)
 	set(&p.OutputDir, patch.OutputDir)
 	set(&p.StartCommand, patch.StartCommand)
+	set(&p.DockerfilePath, patch.DockerfilePath)
+	if patch.Port != nil {
+		p.Port = *patch.Port
+	}
 	if patch.AllowForkPRs != nil {
 		p.AllowForkPRs = *patch.AllowForkPRs
 	}
@@ -95,7 +107,7 @@ func (patch ProjectPatch) Apply(p *Project) {
 
 const projectColumns = `id, owner_id, name, slug, git_url, github_repo, production_branch, root_dir,
 	install_command, build_command, output_dir, allow_fork_prs, production_deployment_id, created_at, updated_at,
-	github_repo_id, webhook_secret, health_path, worker_labels, start_command`
+	github_repo_id, webhook_secret, health_path, worker_labels, start_command, dockerfile_path, port`
 
 func scanProject(row row) (*Project, error) {
 	var p Project
@@ -104,7 +116,7 @@ func scanProject(row row) (*Project, error) {
 	var labels string
 	err := row.Scan(&p.ID, &p.OwnerID, &p.Name, &p.Slug, &p.GitURL, &p.GitHubRepo, &p.ProductionBranch, &p.RootDir,
 		&p.InstallCommand, &p.BuildCommand, &p.OutputDir, &p.AllowForkPRs, &prod, &created, &updated,
-		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath, &labels, &p.StartCommand)
+		&p.GitHubRepoID, &p.WebhookSecret, &p.HealthPath, &labels, &p.StartCommand, &p.DockerfilePath, &p.Port)
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +174,11 @@ func (db *DB) insertProject(ctx context.Context, p *Project, now time.Time) (boo
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, slug, git_url, github_repo,
 		production_branch, root_dir, install_command, build_command, output_dir, allow_fork_prs, created_at, updated_at,
-		github_repo_id, webhook_secret, health_path, worker_labels, start_command)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		github_repo_id, webhook_secret, health_path, worker_labels, start_command, dockerfile_path, port)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.OwnerID, p.Name, p.Slug, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir,
 		p.InstallCommand, p.BuildCommand, p.OutputDir, p.AllowForkPRs, millis(now), millis(now),
-		p.GitHubRepoID, p.WebhookSecret, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand)
+		p.GitHubRepoID, p.WebhookSecret, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand, p.DockerfilePath, p.Port)
 	if isUniqueViolation(err) {
 		return false, nil
 	}
@@ -225,9 +237,9 @@ func (db *DB) UpdateProject(ctx context.Context, ownerID, id string, patch Proje
 	p.UpdatedAt = db.Now().UTC().Truncate(time.Millisecond)
 	_, err = db.write.ExecContext(ctx, `UPDATE projects SET name = ?, git_url = ?, github_repo = ?, production_branch = ?,
 		root_dir = ?, install_command = ?, build_command = ?, output_dir = ?, allow_fork_prs = ?, updated_at = ?,
-		github_repo_id = ?, health_path = ?, worker_labels = ?, start_command = ? WHERE id = ? AND owner_id = ?`,
+		github_repo_id = ?, health_path = ?, worker_labels = ?, start_command = ?, dockerfile_path = ?, port = ? WHERE id = ? AND owner_id = ?`,
 		p.Name, p.GitURL, p.GitHubRepo, p.ProductionBranch, p.RootDir, p.InstallCommand, p.BuildCommand, p.OutputDir,
-		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand, id, ownerID)
+		p.AllowForkPRs, millis(p.UpdatedAt), p.GitHubRepoID, p.HealthPath, strings.Join(p.WorkerLabels, ","), p.StartCommand, p.DockerfilePath, p.Port, id, ownerID)
 	if err != nil {
 		return nil, fmt.Errorf("update project: %w", err)
 	}

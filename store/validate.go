@@ -60,6 +60,12 @@ func (p *Project) Validate() error {
 			return Errorf(EINVALID, "%s must be a relative path inside the repository.", d.name)
 		}
 	}
+	if p.DockerfilePath != "" && (!validRelDir(p.DockerfilePath) || path.Clean(p.DockerfilePath) == "." || len(p.DockerfilePath) > 512) {
+		return Errorf(EINVALID, "dockerfile_path must be the path of a file inside the root directory.")
+	}
+	if p.Port < 0 || p.Port > 65535 {
+		return Errorf(EINVALID, "port must be 1 to 65535, or 0 for the image's EXPOSE.")
+	}
 	if len(p.InstallCommand) > 2000 || len(p.BuildCommand) > 2000 || len(p.StartCommand) > 2000 {
 		return Errorf(EINVALID, "Commands are limited to 2000 characters.")
 	}
