@@ -227,6 +227,9 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if err != nil {
 		return queue.Event{}, err
 	}
+	if out.Note != "" {
+		em.system("%s", out.Note)
+	}
 	em.system("Output: %s (%s)", out.Dir, out.Type)
 	prefix := model.ArtifactPrefix(job.DeploymentID)
 	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {

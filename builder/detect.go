@@ -20,12 +20,18 @@ type output struct {
 	Type  string
 	Root  bool     // the whole project folder (a plain HTML site); dependency folders are dropped
 	Start []string // a Node server's start command
+	// A framework's server (see Framework): its browser files, served by
+	// berth, and what of the project it runs.
+	Client string
+	Keep   []string
+	Note   string // for the build log, when the output is not what detection expected
 }
 
 // detectOutput finds the build output on the STOPPED container through the
 // copy API (exec does not work on a stopped container). In order: the
 // project's output_dir, a Node server (server, known before the build from
-// package.json or the project's start command; see NodeServer), Next.js
+// package.json or the project's start command; see NodeServer, and
+// Framework for a framework's server or its static folder), Next.js
 // output, the static folders, a plain index.html.
 func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir, outputDir string, server *NodeServer) (output, error) {
 	if outputDir != "" {
@@ -38,6 +44,9 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 			return output{}, fmt.Errorf("the output directory %q does not exist after the build", outputDir)
 		}
 		return output{Dir: dir, Type: model.OutputStatic}, nil
+	}
+	if server != nil && server.Framework != nil {
+		return server.Framework.output(ctx, sb, containerID, workdir)
 	}
 	if server != nil {
 		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil

@@ -33,6 +33,9 @@ type NodeServer struct {
 	// Set is true when the command is the project's start_command setting
 	// rather than the start script.
 	Set bool
+	// Framework is set for a framework app built for its Node adapter
+	// (see framework.go), which takes precedence over the start script.
+	Framework *Framework
 }
 
 // serverFrameworks are the dependencies that mark a package as an HTTP server.
@@ -106,6 +109,9 @@ func (s *NodeServer) describe() string {
 	prune := ""
 	if s.Prune != "" {
 		prune = ", after dropping dev dependencies"
+	}
+	if s.Framework != nil {
+		return s.Framework.describe(s.Prune != "")
 	}
 	if s.Set {
 		return fmt.Sprintf("Node server (the project's start command): will run `%s` with PORT%s.", s.Script, prune)

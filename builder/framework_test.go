@@ -1,0 +1,70 @@
+package builder
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestDetectFramework: Astro and SvelteKit apps built for their Node
+// adapter are servers with the framework's own command, ahead of the start
+// script rule; without the adapter they are static sites, and the build log
+// says so.
+func TestDetectFramework(t *testing.T) {
+	tests := []struct {
+		name     string
+		pkg      string
+		lock     string
+		wantLog  string // the build log's line: the server's description, or NotServer
+		wantKeep string // the output folder a server keeps; "" for a static site
+	}{
+		{"astro node", `{"scripts":{"build":"astro build"},"dependencies":{"astro":"5.18.2","@astrojs/node":"9.5.5"}}`, "",
+			"Detected Astro (@astrojs/node): will run `node dist/server/entry.mjs` with PORT, dist/client/ served by berth, after dropping dev dependencies.", "dist"},
+		{"astro node with a start script", `{"scripts":{"start":"node ./dist/server/entry.mjs"},"dependencies":{"astro":"5","@astrojs/node":"9","express":"4"}}`, "pnpm-lock.yaml",
+			"Detected Astro (@astrojs/node): will run `node dist/server/entry.mjs` with PORT, dist/client/ served by berth, after dropping dev dependencies.", "dist"},
+		{"astro static", `{"scripts":{"build":"astro build","start":"astro dev"},"dependencies":{"astro":"5.18.2"}}`, "",
+			"Detected Astro (static, no @astrojs/node): will serve dist/.", ""},
+		{"sveltekit node", `{"type":"module","devDependencies":{"@sveltejs/kit":"2","@sveltejs/adapter-node":"5"}}`, "yarn.lock",
+			"Detected SvelteKit (adapter-node): will run `node build` with PORT, build/client/ served by berth, after dropping dev dependencies.", "build"},
+		{"sveltekit static", `{"devDependencies":{"@sveltejs/kit":"2","@sveltejs/adapter-static":"3"}}`, "",
+			"Detected SvelteKit (adapter-static): will serve build/.", ""},
+		{"sveltekit auto", `{"devDependencies":{"@sveltejs/kit":"2","@sveltejs/adapter-auto":"3"}}`, "",
+			"Detected SvelteKit with neither @sveltejs/adapter-node nor @sveltejs/adapter-static: berth serves build/ if the build writes it; adapter-auto writes nothing berth can run, so use one of the two in svelte.config.js.", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "package.json"), []byte(tt.pkg), 0o644)
+			if tt.lock != "" {
+				os.WriteFile(filepath.Join(dir, tt.lock), nil, 0o644)
+			}
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			c, err := detectCommands(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantKeep == "" {
+				if c.Server != nil {
+					t.Fatalf("detected a server (%+v), want a static site", c.Server)
+				}
+				if c.NotServer != tt.wantLog {
+					t.Errorf("NotServer = %q, want %q", c.NotServer, tt.wantLog)
+				}
+				return
+			}
+			if c.Server == nil || c.Server.Framework == nil {
+				t.Fatalf("server = %+v, want a framework's server", c.Server)
+			}
+			if got := c.Server.describe(); got != tt.wantLog {
+				t.Errorf("describe() = %q, want %q", got, tt.wantLog)
+			}
+			if f := c.Server.Framework; len(f.Keep) != 1 || f.Keep[0] != tt.wantKeep || c.Server.Prune != c.Prune || c.NotServer != "" {
+				t.Errorf("framework %+v, prune %q (want %q), NotServer %q", f, c.Server.Prune, c.Prune, c.NotServer)
+			}
+		})
+	}
+}
