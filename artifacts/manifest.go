@@ -28,6 +28,9 @@ type Manifest struct {
 	// Start is the command a server output runs (argv, no shell), when its
 	// type does not imply one.
 	Start []string `json:"start,omitempty"`
+	// Env holds variables the start command needs, KEY=value, such as
+	// the headers berth's proxy sets for a framework that reads them.
+	Env []string `json:"env,omitempty"`
 }
 
 // ManifestFile is one file's size and content hash.

@@ -24,6 +24,7 @@ type output struct {
 	// berth, and what of the project it runs.
 	Client string
 	Keep   []string
+	Env    []string
 	Note   string // for the build log, when the output is not what detection expected
 }
 

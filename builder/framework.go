@@ -30,6 +30,7 @@ type Framework struct {
 	Client  string   // the server's browser files, served by berth at /
 	Keep    []string // what the server needs besides package.json and node_modules
 	Static  string   // served as files when the build wrote no Entry
+	Env     []string // variables the server needs, KEY=value
 }
 
 // frameworks are the framework rules, tried in order. Each returns the
@@ -72,7 +73,7 @@ func (f *Framework) output(ctx context.Context, sb *sandbox.Sandbox, containerID
 		return output{}, fmt.Errorf("inspect output: %w", err)
 	}
 	if entry.Exists && !entry.IsDir {
-		return output{Dir: workdir, Type: model.OutputNodeServer, Start: f.Start, Client: f.Client, Keep: f.Keep}, nil
+		return output{Dir: workdir, Type: model.OutputNodeServer, Start: f.Start, Client: f.Client, Keep: f.Keep, Env: f.Env}, nil
 	}
 	static, err := sb.Stat(ctx, containerID, path.Join(workdir, f.Static))
 	if err != nil {
@@ -108,7 +109,7 @@ func (p *Pool) uploadFrameworkServer(ctx context.Context, containerID string, ou
 	}
 
 	started := time.Now()
-	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: out.Start}
+	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: out.Start, Env: out.Env}
 	var files int
 	client := filepath.Join(server, filepath.FromSlash(out.Client))
 	if info, err := os.Stat(client); err == nil && info.IsDir() {

@@ -18,6 +18,12 @@ func detectSvelteKit(pkg packageJSON) (*Framework, string) {
 			Client:  "build/client",
 			Keep:    []string{"build"},
 			Static:  "build",
+			// Behind berth's proxy the request's scheme and the visitor's
+			// address are in the headers it sets (client-sent ones are
+			// dropped); without them adapter-node takes every request for
+			// https, refusing form posts over http as cross-site, and
+			// every visitor for the proxy.
+			Env: []string{"PROTOCOL_HEADER=x-forwarded-proto", "HOST_HEADER=x-forwarded-host", "ADDRESS_HEADER=x-forwarded-for", "XFF_DEPTH=1"},
 		}, ""
 	}
 	if pkg.dependsOn("@sveltejs/adapter-static") {

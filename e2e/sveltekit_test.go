@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -105,6 +108,22 @@ export const GET = () => {
   return json({ devDependency: dev });
 };
 `
+	// A form action: SvelteKit refuses a form post whose Origin is not the
+	// request's own, which adapter-node learns from berth's proxy headers.
+	files["src/routes/form/+page.server.js"] = `export const actions = {
+  default: async ({ request, getClientAddress }) => {
+    const data = await request.formData();
+    return { said: data.get('say'), from: getClientAddress() };
+  },
+};
+`
+	files["src/routes/form/+page.svelte"] = `<script>
+  let { form } = $props();
+</script>
+
+<form method="POST"><input name="say" /></form>
+{#if form}<p>said {form.said} from {form.from}</p>{/if}
+`
 	a := deployFrameworkApp(t, "sveltekit node", files, "node-server")
 	a.logHas("Detected SvelteKit (adapter-node): will run `node build` with PORT, build/client/ served by berth, after dropping dev dependencies.",
 		"Prune: npm prune --omit=dev")
@@ -116,6 +135,20 @@ export const GET = () => {
 	a.stylesheet(html, "_app/immutable/")
 	a.asset("/robots.txt", "text/plain", cacheRevalidate, "User-agent: *\nAllow: /\n")
 	a.serverChecks()
+
+	req, _ := http.NewRequest(http.MethodPost, a.b.url("/form"), strings.NewReader("say=hello+form"))
+	req.Host = a.host
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://"+a.host)
+	res, err := a.b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "said hello form from 127.0.0.1") {
+		t.Errorf("POST /form: %d, want the action's answer with the visitor's address:\n%s", res.StatusCode, body)
+	}
 	if res, _ := a.b.getHost("sveltekit-node.localhost", "/now"); res.StatusCode != 200 {
 		t.Errorf("project host: %d, want 200", res.StatusCode)
 	}
