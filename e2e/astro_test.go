@@ -95,6 +95,9 @@ export const GET = () => {
   return Response.json({ devDependency: dev });
 };
 `,
+		"src/pages/files.js": `import { readdirSync } from 'node:fs';
+export const GET = () => Response.json(readdirSync('.').sort());
+`,
 		"public/robots.txt": "User-agent: *\nAllow: /\n",
 		".gitignore":        "node_modules\ndist\n.astro\n",
 	}, "node-server")
@@ -107,7 +110,7 @@ export const GET = () => {
 	}
 	a.stylesheet(html, "_astro/")
 	a.asset("/robots.txt", "text/plain", cacheRevalidate, "User-agent: *\nAllow: /\n")
-	a.serverChecks()
+	a.serverChecks("dist", "node_modules", "package.json")
 	// A production branch deploy is promoted: the project host serves it too.
 	if res, _ := a.b.getHost("astro-node.localhost", "/now"); res.StatusCode != 200 {
 		t.Errorf("project host: %d, want 200", res.StatusCode)

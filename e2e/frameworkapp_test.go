@@ -114,8 +114,9 @@ func (a *frameworkApp) stylesheet(html, dir string) {
 // serverChecks are the checks of a server deployment's own routes, which
 // the test apps all have: /now answers anew per request, /env shows the
 // runtime variable, POST /echo answers its body, /pruned shows no dev
-// dependency left in the server bundle.
-func (a *frameworkApp) serverChecks() {
+// dependency left in the server bundle, and /files lists what the bundle
+// holds: files, the names in the server's folder.
+func (a *frameworkApp) serverChecks(files ...string) {
 	a.t.Helper()
 	t, b := a.t, a.b
 	var one, two struct{ Hits, Now int64 }
@@ -145,5 +146,9 @@ func (a *frameworkApp) serverChecks() {
 	}
 	if res, body := b.getHost(a.host, "/pruned"); res.StatusCode != http.StatusOK || string(body) != `{"devDependency":false}` {
 		t.Errorf("GET /pruned: %d %s: the server bundle still holds dev dependencies", res.StatusCode, body)
+	}
+	want, _ := json.Marshal(files)
+	if res, body := b.getHost(a.host, "/files"); res.StatusCode != http.StatusOK || string(body) != string(want) {
+		t.Errorf("GET /files: %d %s, want the server bundle to hold %s", res.StatusCode, body, want)
 	}
 }

@@ -108,6 +108,10 @@ export const GET = () => {
   return json({ devDependency: dev });
 };
 `
+	files["src/routes/files/+server.js"] = `import { json } from '@sveltejs/kit';
+import { readdirSync } from 'node:fs';
+export const GET = () => json(readdirSync('.').sort());
+`
 	// A form action: SvelteKit refuses a form post whose Origin is not the
 	// request's own, which adapter-node learns from berth's proxy headers.
 	files["src/routes/form/+page.server.js"] = `export const actions = {
@@ -134,12 +138,13 @@ export const GET = () => {
 	}
 	a.stylesheet(html, "_app/immutable/")
 	a.asset("/robots.txt", "text/plain", cacheRevalidate, "User-agent: *\nAllow: /\n")
-	a.serverChecks()
+	a.serverChecks("build", "node_modules", "package.json")
 
 	req, _ := http.NewRequest(http.MethodPost, a.b.url("/form"), strings.NewReader("say=hello+form"))
 	req.Host = a.host
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://"+a.host)
+	req.Header.Set("Accept", "text/html") // as a browser does; else the action answers JSON
 	res, err := a.b.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
