@@ -77,10 +77,10 @@ func TestDetectFramework(t *testing.T) {
 	}
 }
 
-// TestFrameworkOutput lays out framework builds in a real container and
+// TestAdapterOutput lays out framework builds in a real container and
 // finds their output on the STOPPED container: the server when the build
 // wrote its entry, else the static folder with a note, else an error.
-func TestFrameworkOutput(t *testing.T) {
+func TestAdapterOutput(t *testing.T) {
 	image := buildImage(t)
 	sb, err := sandbox.New(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
