@@ -46,8 +46,8 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 		}
 		return output{Dir: dir, Type: model.OutputStatic}, nil
 	}
-	if server != nil && server.Framework != nil {
-		return server.Framework.output(ctx, sb, containerID, workdir)
+	if server != nil && server.Adapter != nil {
+		return server.Adapter.output(ctx, sb, containerID, workdir)
 	}
 	if server != nil {
 		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil

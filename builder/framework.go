@@ -46,7 +46,7 @@ func detectFramework(pkg packageJSON, prune string) (*NodeServer, string) {
 		f, static := detect(pkg)
 		if f != nil {
 			return &NodeServer{Script: strings.Join(f.Start, " "), Why: f.Name + " with " + f.Adapter,
-				Start: f.Start, Prune: prune, Framework: f}, ""
+				Start: f.Start, Prune: prune, Adapter: f}, ""
 		}
 		if static != "" {
 			return nil, static

@@ -64,13 +64,13 @@ func TestDetectFramework(t *testing.T) {
 				}
 				return
 			}
-			if c.Server == nil || c.Server.Framework == nil {
+			if c.Server == nil || c.Server.Adapter == nil {
 				t.Fatalf("server = %+v, want a framework's server", c.Server)
 			}
 			if got := c.Server.describe(); got != tt.wantLog {
 				t.Errorf("describe() = %q, want %q", got, tt.wantLog)
 			}
-			if f := c.Server.Framework; len(f.Keep) != 1 || f.Keep[0] != tt.wantKeep || c.Server.Prune != c.Prune || c.NotServer != "" {
+			if f := c.Server.Adapter; len(f.Keep) != 1 || f.Keep[0] != tt.wantKeep || c.Server.Prune != c.Prune || c.NotServer != "" {
 				t.Errorf("framework %+v, prune %q (want %q), NotServer %q", f, c.Server.Prune, c.Prune, c.NotServer)
 			}
 		})
@@ -117,7 +117,7 @@ func TestAdapterOutput(t *testing.T) {
 			if err != nil || res.ExitCode != 0 {
 				t.Fatalf("prepare container: %v (exit %d)", err, res.ExitCode)
 			}
-			server := &NodeServer{Start: tt.f.Start, Framework: tt.f}
+			server := &NodeServer{Start: tt.f.Start, Adapter: tt.f}
 			out, err := detectOutput(context.Background(), sb, res.ContainerID, "/workspace", "", server)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -33,9 +33,10 @@ type NodeServer struct {
 	// Set is true when the command is the project's start_command setting
 	// rather than the start script.
 	Set bool
-	// Framework is set for a framework app built for its Node adapter
-	// (see framework.go), which takes precedence over the start script.
-	Framework *Framework
+	// Adapter is set for a framework app built for its Node adapter
+	// (Astro, SvelteKit; see framework.go), which takes precedence over
+	// the start script.
+	Adapter *Framework
 }
 
 // serverFrameworks are the dependencies that mark a package as an HTTP server.
@@ -110,8 +111,8 @@ func (s *NodeServer) describe() string {
 	if s.Prune != "" {
 		prune = ", after dropping dev dependencies"
 	}
-	if s.Framework != nil {
-		return s.Framework.describe(s.Prune != "")
+	if s.Adapter != nil {
+		return s.Adapter.describe(s.Prune != "")
 	}
 	if s.Set {
 		return fmt.Sprintf("Node server (the project's start command): will run `%s` with PORT%s.", s.Script, prune)
