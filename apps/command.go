@@ -12,7 +12,8 @@ import (
 // command returns the argv d's server runs in /app and the variables it
 // needs beyond PORT and HOSTNAME: a Next.js standalone server is its
 // server.js; a plain Node server runs the start command its build chose
-// (kept in the manifest), listening on HOST as some frameworks read it.
+// (kept in the manifest), listening on HOST as some frameworks read it,
+// with the variables its framework needs (also in the manifest).
 func (s *Manager) command(ctx context.Context, d *store.Deployment) (argv, env []string, err error) {
 	if d.OutputType != model.OutputNodeServer {
 		return []string{"node", "server.js"}, []string{"NEXT_TELEMETRY_DISABLED=1"}, nil
@@ -27,5 +28,5 @@ func (s *Manager) command(ctx context.Context, d *store.Deployment) (argv, env [
 	}
 	// npm's cache and update check would write to HOME, which is / for a
 	// uid with no passwd entry.
-	return argv, []string{"HOST=0.0.0.0", "npm_config_update_notifier=false", "npm_config_cache=/tmp/.npm"}, nil
+	return argv, append([]string{"HOST=0.0.0.0", "npm_config_update_notifier=false", "npm_config_cache=/tmp/.npm"}, m.Env...), nil
 }

@@ -31,6 +31,9 @@ type Manifest struct {
 	// Port is the port a docker-image server listens on: the project's
 	// port setting, else the image's first EXPOSE, else 3000.
 	Port int `json:"port,omitempty"`
+	// Env holds variables the start command needs, KEY=value, such as
+	// the headers berth's proxy sets for a framework that reads them.
+	Env []string `json:"env,omitempty"`
 }
 
 // ManifestFile is one file's size and content hash.

@@ -28,8 +28,9 @@ type Commands struct {
 	Server *NodeServer
 	// Prune drops dev dependencies, in the project's package manager.
 	Prune string
-	// NotServer explains, for the build log, why a start script did not
-	// make the project a Node server.
+	// NotServer explains, for the build log, why the project is not a
+	// Node server: a start script that shows none, or a framework app
+	// built as a static site.
 	NotServer string
 }
 
@@ -107,6 +108,11 @@ func detectCommands(dir *os.Root) (Commands, error) {
 		c.NotServer = fmt.Sprintf("The start script `%s` shows no Node server (no dependency on %s, no main field, "+
 			"no `node …` start, no server.js): the build output is served as files. Set the project's start command to run it instead.",
 			start, strings.Join(serverFrameworks, ", "))
+	}
+	if server, static := detectFramework(pkg, c.Prune); server != nil {
+		c.Server, c.NotServer = server, ""
+	} else if static != "" && c.Server == nil {
+		c.NotServer = static
 	}
 	if bad != nil {
 		return Commands{}, bad

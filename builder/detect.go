@@ -25,12 +25,18 @@ type output struct {
 	Static string
 	// Note explains to the build log what the build turned out to make.
 	Note string
+	// A framework's server (see Framework): its browser files, served by
+	// berth, and what of the project it runs.
+	Client string
+	Keep   []string
+	Env    []string
 }
 
 // detectOutput finds the build output on the STOPPED container through the
 // copy API (exec does not work on a stopped container). In order: the
 // project's output_dir, a Node server (server, known before the build from
-// package.json or the project's start command; see NodeServer), Next.js
+// package.json or the project's start command; see NodeServer, and
+// Framework for a framework's server or its static folder), Next.js
 // output, the static folders, a plain index.html.
 func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir, outputDir string, server *NodeServer) (output, error) {
 	if outputDir != "" {
@@ -46,6 +52,9 @@ func detectOutput(ctx context.Context, sb *sandbox.Sandbox, containerID, workdir
 	}
 	if server != nil && server.Framework != nil {
 		return server.Framework.output(ctx, sb, containerID, workdir, server.Start)
+	}
+	if server != nil && server.Adapter != nil {
+		return server.Adapter.output(ctx, sb, containerID, workdir)
 	}
 	if server != nil {
 		return output{Dir: workdir, Type: model.OutputNodeServer, Start: server.Start}, nil

@@ -37,6 +37,10 @@ type NodeServer struct {
 	// A framework's server (Nuxt, React Router) is only known to be one
 	// once its build made Entry; see frameworkServer.
 	Framework *frameworkServer
+	// Adapter is set for a framework app built for its Node adapter
+	// (Astro, SvelteKit; see framework.go), which takes precedence over
+	// the start script.
+	Adapter *Framework
 }
 
 // serverFrameworks are the dependencies that mark a package as an HTTP server.
@@ -113,6 +117,9 @@ func (s *NodeServer) describe() string {
 	prune := ""
 	if s.Prune != "" {
 		prune = ", after dropping dev dependencies"
+	}
+	if s.Adapter != nil {
+		return s.Adapter.describe(s.Prune != "")
 	}
 	if s.Set {
 		return fmt.Sprintf("Node server (the project's start command): will run `%s` with PORT%s.", s.Script, prune)

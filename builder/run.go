@@ -140,6 +140,9 @@ func (p *Pool) upload(ctx context.Context, containerID string, out output, dir, 
 	case model.OutputNextStandalone:
 		return p.uploadNext(ctx, containerID, out.Dir, dir, prefix, em)
 	case model.OutputNodeServer:
+		if out.Client != "" {
+			return p.uploadFrameworkServer(ctx, containerID, out, dir, prefix, em)
+		}
 		return p.uploadNodeServer(ctx, containerID, out, dir, prefix, em)
 	}
 	if err := p.copyOut(ctx, containerID, out.Dir, dir); err != nil {
