@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	workerBuilds = 8 // deployments queued at once in each measurement
+	// workerTarget is the most the 2-worker wall time may be of the
+	// 1-worker one: two builds overlapping on two cores.
+	workerTarget = 0.8
+)
+
+// workers compares 8 deployments of the create-vite vanilla template queued
+// at once, built by one `berth worker` and by two (each with one build
+// slot), behind a `berth serve` that builds nothing itself: wall time from
+// the first deployment API call to the last `ready`. Every measurement has
+// new projects and the build cache off, so no build is cheaper for coming
+// after another; the two arms alternate which goes first.
+func (b *bench) workers(ctx context.Context) error {
+	if b.o.s3Endpoint == "" {
+		return fmt.Errorf("no S3 endpoint: workers upload to S3, and bench/run starts a MinIO for this section (or pass -s3-endpoint)")
+	}
+	repo, err := b.viteRepo()
+	if err != nil {
+		return err
+	}
+	bucket := fmt.Sprintf("berthbench-%d", time.Now().UnixNano())
+	var one, two []float64
+	var raw []string
+	for i := range b.o.buildRounds {
+		var r1, r2 workersResult
+		err := alternate(i,
+			func() (err error) { r1, err = b.workersRound(ctx, repo, bucket, i, 1); return },
+			func() (err error) { r2, err = b.workersRound(ctx, repo, bucket, i, 2); return })
+		if err != nil {
+			return err
+		}
+		one, two = append(one, r1.wall.Seconds()), append(two, r2.wall.Seconds())
+		first, second := r1, r2
+		if i%2 == 1 {
+			first, second = r2, r1
+		}
+		raw = append(raw, fmt.Sprintf("round %d: %s; %s; 2/1 %.2f×", i+1, first, second, r2.wall.Seconds()/r1.wall.Seconds()))
+		b.log.Info("workers round", slog.Int("round", i+1), slog.Duration("one", r1.wall), slog.Duration("two", r2.wall))
+	}
+	x := median(two) / median(one)
+	b.r.add(row{Name: fmt.Sprintf("%d queued builds of create-vite (vanilla), 2 workers vs 1", workerBuilds),
+		Berth: fmt.Sprintf("2 workers %.1f s", median(two)), Baseline: fmt.Sprintf("1 worker %.1f s", median(one)),
+		Compare: ratio(x), Target: fmt.Sprintf("≤ %.2f× (%d cores)", workerTarget, runtime.NumCPU()), Met: x <= workerTarget, Raw: raw})
+	b.r.note("workers: the two workers and their builds share this machine's %d cores, so the best two can do is the cores' bound, not 0.5×; "+
+		"\"cores busy\" is the machine's average over the measurement (from /proc/stat), \"build\" the median of one build's time on its worker "+
+		"(first to last log line), which grows when builds contend.", runtime.NumCPU())
+	return nil
+}
+
+// workersResult is one measurement: its wall time and what explains it.
+type workersResult struct {
+	workers  int
+	wall     time.Duration
+	build    time.Duration  // median of one build's first to last log line
+	cores    float64        // average busy cores over the measurement
+	perBuild map[string]int // builds per worker id
+}
+
+func (r workersResult) String() string {
+	var counts []string
+	for id := 1; id <= r.workers; id++ {
+		counts = append(counts, strconv.Itoa(r.perBuild[workerName(id)]))
+	}
+	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s, cores busy %.2f, builds per worker %s)",
+		r.workers, r.wall.Seconds(), r.build.Seconds(), r.cores, strings.Join(counts, "+"))
+}
+
+func workerName(i int) string { return fmt.Sprintf("bench-worker-%d", i) }
+
+var builtByRe = regexp.MustCompile(`Built by worker (\S+) on `)
+
+// workersRound starts a serve with n workers, queues the deployments,
+// waits for all of them and stops everything again.
+func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n int) (workersResult, error) {
+	res := workersResult{workers: n, perBuild: map[string]int{}}
+	natsPort, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	s3 := []string{"BERTH_S3_ENDPOINT=" + b.o.s3Endpoint, "BERTH_S3_ACCESS_KEY=" + b.o.s3AccessKey,
+		"BERTH_S3_SECRET_KEY=" + b.o.s3SecretKey, "BERTH_S3_BUCKET=" + bucket}
+	serveDir := mkdir(b.o.work, "workers-serve")
+	srv, err := startBerth(ctx, b.o, serveDir, append([]string{
+		"BERTH_NATS_LISTEN=" + fmt.Sprintf("127.0.0.1:%d", natsPort),
+		"BERTH_BUILD_CONCURRENCY=0",
+	}, s3...)...)
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	var ws []*workerProc
+	defer func() {
+		for _, w := range ws {
+			w.stop()
+		}
+	}()
+	for i := 1; i <= n; i++ {
+		w, err := startWorker(ctx, b.o, serveDir, mkdir(b.o.work, "worker"), workerName(i), fmt.Sprintf("nats://127.0.0.1:%d", natsPort), s3)
+		if err != nil {
+			return res, err
+		}
+		ws = append(ws, w)
+	}
+
+	// Projects are made before the clock starts: only the builds are timed.
+	var projects []project
+	for j := range workerBuilds {
+		pr, err := srv.createProject(ctx, fmt.Sprintf("vite r%d w%d n%d", round+1, n, j+1), repo, nil)
+		if err != nil {
+			return res, err
+		}
+		projects = append(projects, pr)
+	}
+	cpu0, err := cpuTimes()
+	if err != nil {
+		return res, err
+	}
+	started := time.Now()
+	ids := make([]string, 0, workerBuilds)
+	for _, pr := range projects {
+		d, err := srv.deploy(ctx, pr.ID)
+		if err != nil {
+			return res, err
+		}
+		ids = append(ids, d.ID)
+	}
+	if err := srv.waitAll(ctx, ids, buildTimeout); err != nil {
+		for _, w := range ws {
+			err = fmt.Errorf("%w\n%s:\n%s", err, w.id, w.logText())
+		}
+		return res, err
+	}
+	res.wall = time.Since(started)
+	cpu1, err := cpuTimes()
+	if err != nil {
+		return res, err
+	}
+	res.cores = float64(runtime.NumCPU()) * (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)
+
+	var builds []float64
+	for _, id := range ids {
+		lines, _, err := srv.timeline(ctx, id)
+		if err != nil {
+			return res, err
+		}
+		if len(lines) > 0 {
+			builds = append(builds, lines[len(lines)-1].At.Sub(lines[0].At).Seconds())
+		}
+		for _, l := range lines {
+			if m := builtByRe.FindStringSubmatch(l.Text); m != nil {
+				res.perBuild[m[1]]++
+			}
+		}
+	}
+	res.build = time.Duration(median(builds) * float64(time.Second))
+	return res, nil
+}
+
+// waitAll polls the deployments every 100 ms until all are ready; one in
+// error or cancelled ends the wait with its log.
+func (p *berthProc) waitAll(ctx context.Context, ids []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	pending := append([]string(nil), ids...)
+	for len(pending) > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d deployments not ready after %s", len(pending), len(ids), timeout)
+		}
+		var still []string
+		for _, id := range pending {
+			var d deployment
+			if err := p.api(ctx, http.MethodGet, "/v1/deployments/"+id, nil, &d); err != nil {
+				return err
+			}
+			switch d.State {
+			case "ready":
+			case "error", "cancelled":
+				return fmt.Errorf("deployment %s %s: %s\n%s", id, d.State, d.Error, p.buildLog(ctx, id))
+			default:
+				still = append(still, id)
+			}
+		}
+		pending = still
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// viteRepo commits create-vite's vanilla template into a new repository,
+// with "_gitignore" renamed back as the create-vite CLI does.
+func (b *bench) viteRepo() (string, error) {
+	src := filepath.Join(b.o.fixtures, "create-vite", "template-vanilla")
+	dir := mkdir(b.o.work, "vite")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.Name() == "_gitignore" {
+			rel = filepath.Join(filepath.Dir(rel), ".gitignore")
+		}
+		dst := filepath.Join(dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		return "", fmt.Errorf("copy the vite template: %w", err)
+	}
+	return dir, commitRepo(dir)
+}
+
+// workerProc is one running `berth worker`.
+type workerProc struct {
+	id   string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+// startWorker starts a worker of the serve whose data directory is
+// serveDir, with one build slot and no build cache, and returns once it
+// takes jobs.
+func startWorker(ctx context.Context, o options, serveDir, dataDir, id, natsURL string, s3 []string) (*workerProc, error) {
+	key, err := os.ReadFile(filepath.Join(serveDir, "worker.key"))
+	if err != nil {
+		return nil, fmt.Errorf("read the worker key: %w", err)
+	}
+	keyFile := filepath.Join(dataDir, "worker.key")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return nil, err
+	}
+	w := &workerProc{id: id, done: make(chan struct{})}
+	cmd := exec.Command(o.berth, "worker",
+		"-data-dir", dataDir,
+		"-worker-id", id,
+		"-worker-key-file", keyFile,
+		"-nats-url", natsURL,
+		"-nats-user", "worker",
+		"-nats-password-file", filepath.Join(serveDir, "nats", "worker.password"),
+		"-build-concurrency", "1",
+		"-build-cache-mb", "0",
+		"-build-image", o.image,
+		"-extra-ca-file", o.caFile,
+		"-log-level", "info",
+	)
+	cmd.Env = append(os.Environ(), s3...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start berth worker: %w", err)
+	}
+	w.cmd = cmd
+	ready := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.OnceFunc(func() { close(ready) })
+		for sc.Scan() {
+			line := sc.Text()
+			w.mu.Lock()
+			if w.logs.Len() < 4<<20 {
+				w.logs.WriteString(line + "\n")
+			}
+			w.mu.Unlock()
+			if strings.Contains(line, ": taking build jobs") {
+				once()
+			}
+		}
+		cmd.Wait()
+	}()
+	select {
+	case <-ready:
+		return w, nil
+	case <-w.done:
+		return nil, fmt.Errorf("berth worker %s exited before taking jobs:\n%s", id, w.logText())
+	case <-time.After(60 * time.Second):
+		w.stop()
+		return nil, fmt.Errorf("berth worker %s did not take jobs in 60s:\n%s", id, w.logText())
+	case <-ctx.Done():
+		w.stop()
+		return nil, ctx.Err()
+	}
+}
+
+func (w *workerProc) logText() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.logs.String()
+	if len(s) > 6000 {
+		s = "…" + s[len(s)-6000:]
+	}
+	return s
+}
+
+// stop sends SIGTERM (the worker drains: nothing runs by now) and waits.
+func (w *workerProc) stop() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(90 * time.Second):
+		w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+// cpuJiffies are the machine's CPU times from /proc/stat, all CPUs summed.
+type cpuJiffies struct{ busy, total float64 }
+
+func cpuTimes() (cpuJiffies, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuJiffies{}, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return cpuJiffies{}, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	var c cpuJiffies
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return cpuJiffies{}, fmt.Errorf("parse /proc/stat: %w", err)
+		}
+		if i >= 7 { // guest time is already counted in user
+			break
+		}
+		c.total += v
+		if i != 3 && i != 4 { // idle, iowait
+			c.busy += v
+		}
+	}
+	return c, nil
+}
