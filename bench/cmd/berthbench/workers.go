@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/docker/docker/client"
 )
 
 const (
@@ -41,14 +43,19 @@ func (b *bench) workers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	dc, err := dockerClient()
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
 	bucket := fmt.Sprintf("berthbench-%d", time.Now().UnixNano())
 	var one, two []float64
 	var raw []string
 	for i := range b.o.buildRounds {
 		var r1, r2 workersResult
 		err := alternate(i,
-			func() (err error) { r1, err = b.workersRound(ctx, repo, bucket, i, 1); return },
-			func() (err error) { r2, err = b.workersRound(ctx, repo, bucket, i, 2); return })
+			func() (err error) { r1, err = b.workersRound(ctx, dc, repo, bucket, i, 1); return },
+			func() (err error) { r2, err = b.workersRound(ctx, dc, repo, bucket, i, 2); return })
 		if err != nil {
 			return err
 		}
@@ -64,19 +71,26 @@ func (b *bench) workers(ctx context.Context) error {
 	b.r.add(row{Name: fmt.Sprintf("%d queued builds of create-vite (vanilla), 2 workers vs 1", workerBuilds),
 		Berth: fmt.Sprintf("2 workers %.1f s", median(two)), Baseline: fmt.Sprintf("1 worker %.1f s", median(one)),
 		Compare: ratio(x), Target: fmt.Sprintf("≤ %.2f× (%d cores)", workerTarget, runtime.NumCPU()), Met: x <= workerTarget, Raw: raw})
-	b.r.note("workers: the two workers and their builds share this machine's %d cores, so the best two can do is the cores' bound, not 0.5×; "+
-		"\"cores busy\" is the machine's average over the measurement (from /proc/stat), \"build\" the median of one build's time on its worker "+
-		"(first to last log line), which grows when builds contend.", runtime.NumCPU())
+	b.r.note("workers: two workers with one build slot each can at best halve the wall time (0.5×); here both, their builds and "+
+		"everything else on the machine share its %d cores. Per measurement: \"build\" is the median of one build on its worker "+
+		"(first to last log line; it grows when builds contend), \"CPU per build\" comes from the build containers' cgroups and "+
+		"the serve and worker processes, \"cores allow\" is %d builds × that CPU ÷ cores (the least wall time the cores permit, "+
+		"Docker's own work not counted), \"cores busy\" is the whole machine over the measurement and in the 3 s before it "+
+		"(other load), from /proc/stat.", runtime.NumCPU(), workerBuilds)
 	return nil
 }
 
 // workersResult is one measurement: its wall time and what explains it.
 type workersResult struct {
-	workers  int
-	wall     time.Duration
-	build    time.Duration  // median of one build's first to last log line
-	cores    float64        // average busy cores over the measurement
-	perBuild map[string]int // builds per worker id
+	workers int
+	wall    time.Duration
+	build   time.Duration // median of one build's first to last log line
+	phases  [4]float64    // medians of buildPhases, seconds
+	cores   float64       // average busy cores over the measurement
+	before  float64       // average busy cores in the 3 s before it (other load)
+	// CPU seconds per build: its container, and serve and the workers.
+	cpuContainer, cpuProcs float64
+	perBuild               map[string]int // builds per worker id
 }
 
 func (r workersResult) String() string {
@@ -84,8 +98,11 @@ func (r workersResult) String() string {
 	for id := 1; id <= r.workers; id++ {
 		counts = append(counts, strconv.Itoa(r.perBuild[workerName(id)]))
 	}
-	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s, cores busy %.2f, builds per worker %s)",
-		r.workers, r.wall.Seconds(), r.build.Seconds(), r.cores, strings.Join(counts, "+"))
+	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s: before install %.1f s, install %.1f s, build %.1f s, after %.1f s; "+
+		"CPU per build %.2f s in its container + %.2f s in berth serve and workers, cores allow %.1f s; "+
+		"cores busy %.2f, %.2f before; builds per worker %s)",
+		r.workers, r.wall.Seconds(), r.build.Seconds(), r.phases[0], r.phases[1], r.phases[2], r.phases[3],
+		r.cpuContainer, r.cpuProcs, workerBuilds*(r.cpuContainer+r.cpuProcs)/float64(runtime.NumCPU()), r.cores, r.before, strings.Join(counts, "+"))
 }
 
 func workerName(i int) string { return fmt.Sprintf("bench-worker-%d", i) }
@@ -94,7 +111,7 @@ var builtByRe = regexp.MustCompile(`Built by worker (\S+) on `)
 
 // workersRound starts a serve with n workers, queues the deployments,
 // waits for all of them and stops everything again.
-func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n int) (workersResult, error) {
+func (b *bench) workersRound(ctx context.Context, dc *client.Client, repo, bucket string, round, n int) (workersResult, error) {
 	res := workersResult{workers: n, perBuild: map[string]int{}}
 	natsPort, err := freePort()
 	if err != nil {
@@ -112,17 +129,26 @@ func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n 
 	}
 	defer srv.stop()
 	var ws []*workerProc
+	var instances []string
+	pids := []int{srv.cmd.Process.Pid}
 	defer func() {
 		for _, w := range ws {
 			w.stop()
 		}
 	}()
 	for i := 1; i <= n; i++ {
-		w, err := startWorker(ctx, b.o, serveDir, mkdir(b.o.work, "worker"), workerName(i), fmt.Sprintf("nats://127.0.0.1:%d", natsPort), s3)
+		dir := mkdir(b.o.work, "worker")
+		w, err := startWorker(ctx, b.o, serveDir, dir, workerName(i), fmt.Sprintf("nats://127.0.0.1:%d", natsPort), s3)
 		if err != nil {
 			return res, err
 		}
 		ws = append(ws, w)
+		instance, err := os.ReadFile(filepath.Join(dir, "instance-id"))
+		if err != nil {
+			return res, fmt.Errorf("read the worker's instance id: %w", err)
+		}
+		instances = append(instances, strings.TrimSpace(string(instance)))
+		pids = append(pids, w.cmd.Process.Pid)
 	}
 
 	// Projects are made before the clock starts: only the builds are timed.
@@ -134,10 +160,20 @@ func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n 
 		}
 		projects = append(projects, pr)
 	}
+	// What else this machine is doing (it is shared), for the raw figures.
 	cpu0, err := cpuTimes()
 	if err != nil {
 		return res, err
 	}
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(3 * time.Second):
+	}
+	if cpu0, err = cpu0.since(&res.before); err != nil {
+		return res, err
+	}
+	meter := newCPUMeter(dc, instances, pids)
 	started := time.Now()
 	ids := make([]string, 0, workerBuilds)
 	for _, pr := range projects {
@@ -147,20 +183,25 @@ func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n 
 		}
 		ids = append(ids, d.ID)
 	}
-	if err := srv.waitAll(ctx, ids, buildTimeout); err != nil {
+	err = srv.waitAll(ctx, ids, buildTimeout)
+	containers, procs, seen := meter.finish()
+	if err != nil {
 		for _, w := range ws {
 			err = fmt.Errorf("%w\n%s:\n%s", err, w.id, w.logText())
 		}
 		return res, err
 	}
 	res.wall = time.Since(started)
-	cpu1, err := cpuTimes()
-	if err != nil {
+	if seen != workerBuilds {
+		return res, fmt.Errorf("CPU accounting saw %d build containers under %s, not %d (cgroup v1 and Docker's cgroupfs driver expected)", seen, cgroupRoot, workerBuilds)
+	}
+	res.cpuContainer, res.cpuProcs = containers/workerBuilds, procs/workerBuilds
+	if _, err := cpu0.since(&res.cores); err != nil {
 		return res, err
 	}
-	res.cores = float64(runtime.NumCPU()) * (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)
 
 	var builds []float64
+	var phases [4][]float64
 	for _, id := range ids {
 		lines, _, err := srv.timeline(ctx, id)
 		if err != nil {
@@ -169,6 +210,11 @@ func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n 
 		if len(lines) > 0 {
 			builds = append(builds, lines[len(lines)-1].At.Sub(lines[0].At).Seconds())
 		}
+		if ph, ok := buildPhases(lines); ok {
+			for k := range ph {
+				phases[k] = append(phases[k], ph[k])
+			}
+		}
 		for _, l := range lines {
 			if m := builtByRe.FindStringSubmatch(l.Text); m != nil {
 				res.perBuild[m[1]]++
@@ -176,7 +222,37 @@ func (b *bench) workersRound(ctx context.Context, repo, bucket string, round, n 
 		}
 	}
 	res.build = time.Duration(median(builds) * float64(time.Second))
+	for k := range phases {
+		res.phases[k] = median(phases[k])
+	}
 	return res, nil
+}
+
+// buildPhases splits one build's log, from its first line on the worker, by
+// the same markers as the build section: before the install (clone,
+// container), the install, the app's build, and after it (output, upload).
+func buildPhases(lines []logLine) ([4]float64, bool) {
+	var ph [4]float64
+	if len(lines) == 0 {
+		return ph, false
+	}
+	var start, installed, built time.Time
+	for _, l := range lines {
+		switch {
+		case start.IsZero() && (strings.HasPrefix(l.Text, "Install: ") || strings.HasPrefix(l.Text, "Build: ")):
+			start = l.At
+		case installed.IsZero() && installDoneRe.MatchString(l.Text):
+			installed = l.At
+		case strings.HasPrefix(l.Text, "Build finished in"):
+			built = l.At
+		}
+	}
+	if start.IsZero() || installed.IsZero() || built.IsZero() {
+		return ph, false
+	}
+	first, last := lines[0].At, lines[len(lines)-1].At
+	ph = [4]float64{start.Sub(first).Seconds(), installed.Sub(start).Seconds(), built.Sub(installed).Seconds(), last.Sub(built).Seconds()}
+	return ph, true
 }
 
 // waitAll polls the deployments every 100 ms until all are ready; one in
@@ -350,6 +426,19 @@ func (w *workerProc) stop() {
 // cpuJiffies are the machine's CPU times from /proc/stat, all CPUs summed.
 type cpuJiffies struct{ busy, total float64 }
 
+// since stores the average busy cores from c to now in *cores and returns
+// now's times.
+func (c cpuJiffies) since(cores *float64) (cpuJiffies, error) {
+	now, err := cpuTimes()
+	if err != nil {
+		return now, err
+	}
+	if now.total > c.total {
+		*cores = float64(runtime.NumCPU()) * (now.busy - c.busy) / (now.total - c.total)
+	}
+	return now, nil
+}
+
 func cpuTimes() (cpuJiffies, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -375,4 +464,119 @@ func cpuTimes() (cpuJiffies, error) {
 		}
 	}
 	return c, nil
+}
+
+// cpuMeter adds up the CPU time of one measurement's build containers (by
+// their cgroup, sampled every 100 ms while they run) and of the berth
+// processes (serve and workers, from /proc), so that the raw figures say
+// what a build costs apart from the rest of this shared machine.
+type cpuMeter struct {
+	dc        *client.Client
+	instances map[string]bool // the workers' instance ids (the containers' label)
+	pids      []int
+	start     map[int]float64
+
+	mu    sync.Mutex
+	ours  map[string]bool    // container id → one of this measurement's builds
+	usage map[string]float64 // container id → CPU seconds so far
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newCPUMeter(dc *client.Client, instances []string, pids []int) *cpuMeter {
+	m := &cpuMeter{dc: dc, instances: map[string]bool{}, pids: pids, start: map[int]float64{},
+		ours: map[string]bool{}, usage: map[string]float64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, i := range instances {
+		m.instances[i] = true
+	}
+	for _, pid := range pids {
+		m.start[pid] = procCPU(pid)
+	}
+	go m.loop()
+	return m
+}
+
+func (m *cpuMeter) loop() {
+	defer close(m.done)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		m.sample()
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// cgroupRoot is where cgroup v1 (Docker's cgroupfs driver) keeps the
+// containers' CPU accounting.
+const cgroupRoot = "/sys/fs/cgroup/cpuacct/docker"
+
+func (m *cpuMeter) sample() {
+	entries, err := os.ReadDir(cgroupRoot)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		id := e.Name()
+		if !e.IsDir() || len(id) != 64 {
+			continue
+		}
+		ours, known := m.ours[id]
+		if !known {
+			info, err := m.dc.ContainerInspect(context.Background(), id)
+			if err != nil {
+				continue
+			}
+			ours = m.instances[info.Config.Labels["dev.berth.instance"]] && info.Config.Labels["dev.berth.role"] == "build"
+			m.ours[id] = ours
+		}
+		if !ours {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(cgroupRoot, id, "cpuacct.usage"))
+		if err != nil {
+			continue
+		}
+		if ns, err := strconv.ParseFloat(strings.TrimSpace(string(data)), 64); err == nil {
+			m.mu.Lock()
+			m.usage[id] = max(m.usage[id], ns/1e9)
+			m.mu.Unlock()
+		}
+	}
+}
+
+// finish stops the sampling and returns the containers' and the processes'
+// CPU seconds, and how many build containers it saw.
+func (m *cpuMeter) finish() (containers, procs float64, n int) {
+	for _, pid := range m.pids {
+		procs += procCPU(pid) - m.start[pid]
+	}
+	close(m.stop)
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.usage {
+		containers += s
+	}
+	return containers, procs, len(m.usage)
+}
+
+// procCPU is a process's user and system CPU seconds so far (0 when gone).
+func procCPU(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	return (ut + st) / 100 // USER_HZ
 }
