@@ -75,8 +75,9 @@ func (b *bench) workers(ctx context.Context) error {
 		"everything else on the machine share its %d cores. Per measurement: \"build\" is the median of one build on its worker "+
 		"(first to last log line; it grows when builds contend), \"CPU per build\" comes from the build containers' cgroups and "+
 		"the serve and worker processes, \"cores allow\" is %d builds × that CPU ÷ cores (the least wall time the cores permit, "+
-		"Docker's own work not counted), \"cores busy\" is the whole machine over the measurement and in the 3 s before it "+
-		"(other load), from /proc/stat.", runtime.NumCPU(), workerBuilds)
+		"Docker's own work not counted), \"cores busy\" is the whole machine's average over the measurement (from /proc/stat), "+
+		"with the part the builds, serve and the workers did not use (Docker's work for the builds and whatever else runs here) "+
+		"and the whole machine's average in the 3 s before.", runtime.NumCPU(), workerBuilds)
 	return nil
 }
 
@@ -100,9 +101,10 @@ func (r workersResult) String() string {
 	}
 	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s: before install %.1f s, install %.1f s, build %.1f s, after %.1f s; "+
 		"CPU per build %.2f s in its container + %.2f s in berth serve and workers, cores allow %.1f s; "+
-		"cores busy %.2f, %.2f before; builds per worker %s)",
+		"cores busy %.2f, of which %.2f not these builds' (Docker and other work), %.2f in the 3 s before; builds per worker %s)",
 		r.workers, r.wall.Seconds(), r.build.Seconds(), r.phases[0], r.phases[1], r.phases[2], r.phases[3],
-		r.cpuContainer, r.cpuProcs, workerBuilds*(r.cpuContainer+r.cpuProcs)/float64(runtime.NumCPU()), r.cores, r.before, strings.Join(counts, "+"))
+		r.cpuContainer, r.cpuProcs, workerBuilds*(r.cpuContainer+r.cpuProcs)/float64(runtime.NumCPU()),
+		r.cores, r.cores-workerBuilds*(r.cpuContainer+r.cpuProcs)/r.wall.Seconds(), r.before, strings.Join(counts, "+"))
 }
 
 func workerName(i int) string { return fmt.Sprintf("bench-worker-%d", i) }
