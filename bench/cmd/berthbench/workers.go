@@ -90,6 +90,8 @@ type workersResult struct {
 	workers int
 	wall    time.Duration
 	build   time.Duration // median of one build's first to last log line
+	slowest time.Duration // the longest build
+	idle    time.Duration // a worker's average time without a build
 	phases  [4]float64    // medians of buildPhases, seconds
 	cores   float64       // average busy cores over the measurement
 	before  float64       // average busy cores in the 3 s before it (other load)
@@ -103,10 +105,10 @@ func (r workersResult) String() string {
 	for id := 1; id <= r.workers; id++ {
 		counts = append(counts, strconv.Itoa(r.perBuild[workerName(id)]))
 	}
-	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s: before install %.1f s, install %.1f s, build %.1f s, after %.1f s; "+
+	return fmt.Sprintf("%d worker(s) %.1f s (build %.1f s, slowest %.1f s, a worker idle %.1f s; median build: before install %.1f s, install %.1f s, build %.1f s, after %.1f s; "+
 		"CPU per build %.2f s in its container + %.2f s in berth serve and workers, cores allow %.1f s; "+
 		"cores busy %.2f, of which %.2f not these builds' (Docker and other work), %.2f in the 3 s before; builds per worker %s)",
-		r.workers, r.wall.Seconds(), r.build.Seconds(), r.phases[0], r.phases[1], r.phases[2], r.phases[3],
+		r.workers, r.wall.Seconds(), r.build.Seconds(), r.slowest.Seconds(), r.idle.Seconds(), r.phases[0], r.phases[1], r.phases[2], r.phases[3],
 		r.cpuContainer, r.cpuProcs, workerBuilds*(r.cpuContainer+r.cpuProcs)/float64(runtime.NumCPU()),
 		r.cores, r.cores-workerBuilds*(r.cpuContainer+r.cpuProcs)/r.wall.Seconds(), r.before, strings.Join(counts, "+"))
 }
@@ -228,6 +230,12 @@ func (b *bench) workersRound(ctx context.Context, dc *client.Client, repo, bucke
 		}
 	}
 	res.build = time.Duration(median(builds) * float64(time.Second))
+	var sum float64
+	for _, x := range builds {
+		sum += x
+		res.slowest = max(res.slowest, time.Duration(x*float64(time.Second)))
+	}
+	res.idle = res.wall - time.Duration(sum/float64(n)*float64(time.Second))
 	for k := range phases {
 		res.phases[k] = median(phases[k])
 	}
