@@ -32,6 +32,9 @@ type options struct {
 	only        []string      // sections to run (empty: all)
 	jsonOut     string        // where to write the results as JSON
 	mdOut       string        // where to write the table as Markdown
+
+	// S3 (MinIO) the workers section's serve and workers share.
+	s3Endpoint, s3AccessKey, s3SecretKey string
 }
 
 func main() {
@@ -53,7 +56,10 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 8, "back-to-back berth/baseline wrk pairs per throughput measure")
 	flag.IntVar(&o.buildRounds, "build-rounds", 3, "rounds of the build benchmarks")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one wrk run")
-	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold,promote (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold,promote,workers (default all)")
+	flag.StringVar(&o.s3Endpoint, "s3-endpoint", os.Getenv("BERTH_TEST_S3_ENDPOINT"), "MinIO host:port for the workers section")
+	flag.StringVar(&o.s3AccessKey, "s3-access-key", os.Getenv("BERTH_TEST_S3_ACCESS_KEY"), "MinIO access key")
+	flag.StringVar(&o.s3SecretKey, "s3-secret-key", os.Getenv("BERTH_TEST_S3_SECRET_KEY"), "MinIO secret key")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.StringVar(&o.mdOut, "markdown", "", "write the table as Markdown to this file")
 	flag.Parse()
@@ -105,8 +111,12 @@ func run(ctx context.Context, o options) (bool, error) {
 			return false, fmt.Errorf("startup: %w", err)
 		}
 	}
-	if err := b.startMain(ctx); err != nil {
-		return false, err
+	// The sections that run on the long-running instance; startup and
+	// workers start berths of their own.
+	if slices.ContainsFunc([]string{"static", "https", "sse", "build", "ssr", "cold", "promote"}, o.want) {
+		if err := b.startMain(ctx); err != nil {
+			return false, err
+		}
 	}
 	steps := []struct {
 		name string
@@ -119,6 +129,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		{"ssr", b.ssr},
 		{"cold", b.cold},
 		{"promote", b.promote},
+		{"workers", b.workers},
 	}
 	for _, s := range steps {
 		if !o.want(s.name) {
