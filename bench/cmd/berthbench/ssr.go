@@ -224,7 +224,7 @@ func bareStart(ctx context.Context, dc *client.Client, image, bundle string) (ti
 	p := nat.Port("3000/tcp")
 	pids := int64(1024)
 	created, err := dc.ContainerCreate(ctx, &container.Config{
-		Image: image, Cmd: []string{"node", "server.js"}, User: "node", WorkingDir: "/app",
+		Image: image, Cmd: []string{"node", "server.js"}, User: "1000:1000", WorkingDir: "/app",
 		Env:          []string{"PORT=3000", "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1"},
 		ExposedPorts: nat.PortSet{p: struct{}{}},
 		Labels:       map[string]string{"dev.berth.role": "bench"},
