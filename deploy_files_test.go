@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -107,19 +108,31 @@ func TestDockerfileConfig(t *testing.T) {
 
 // TestDocumentedSettingsExist: every BERTH_* name the README, the docs and
 // the files in deploy/ tell an operator to set is a setting of berth serve
-// (or a variable of compose.yaml's own, or of the test command), so no
+// (or a variable of the compose files or nats-server configurations of
+// deploy/, or of the test command), so no
 // guide names a setting berth would silently ignore.
 func TestDocumentedSettingsExist(t *testing.T) {
 	known := map[string]bool{
 		"BERTH_IMAGE":           true, // compose.yaml: the image to run
 		"BERTH_TEST_MINIO_PORT": true, // scripts/test
 		"BERTH_TEST_CACHE":      true, // scripts/test
+		// deploy/cluster: the passwords nats-server reads from its
+		// environment, and the cluster compose file's workers' concurrency.
+		"BERTH_NATS_PASSWORD":        true,
+		"BERTH_WORKER_NATS_PASSWORD": true,
+		"BERTH_WORKER_CONCURRENCY":   true,
 	}
 	for _, o := range options(new(Config)) {
 		known[o.env] = true
 	}
 	name := regexp.MustCompile(`\bBERTH_[A-Z0-9_]*[A-Z0-9]\b`)
-	files, _ := filepath.Glob("deploy/*")
+	var files []string
+	filepath.WalkDir("deploy", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
 	files = append(files, "Dockerfile", "README.md", "SECURITY.md", "docs/ARCHITECTURE.md")
 	for _, f := range files {
 		b, err := os.ReadFile(f)
