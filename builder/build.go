@@ -252,6 +252,9 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	if out.Note != "" {
 		em.system("%s", out.Note)
 	}
+	if note := workspaceServer(&out, cmds.InstallDir, workdir); note != "" {
+		em.system("%s", note)
+	}
 	em.system("Output: %s (%s)", out.Dir, out.Type)
 	prefix := model.ArtifactPrefix(job.DeploymentID)
 	if err := p.upload(ctx, containerID, out, filepath.Join(work, "out"), prefix, em); err != nil {

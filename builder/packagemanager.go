@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/berth-dev/berth/model"
 )
 
 // A project's package manager is read from its lock file, found in the
@@ -207,4 +209,25 @@ func openInstallDir(repo *os.Root, rootDir string) (*os.Root, string, error) {
 		up = strings.Count(start, "/") + 1
 	}
 	return root, strings.TrimSuffix(strings.Repeat("../", up), "/"), nil
+}
+
+// workspaceServer makes a plain Node server of a workspace's app (out from
+// detectOutput, which bundles the app's folder) bundle the workspace's root
+// instead, and run its start command in the app's folder: the app's
+// dependencies are in the root's node_modules (npm and yarn hoist them
+// there; pnpm's links in the app's node_modules point into it), and its
+// workspace packages are folders beside it. Framework servers bundle what
+// they need themselves and are left alone. It returns a note for the build
+// log, or "".
+func workspaceServer(out *output, installDir, workdir string) string {
+	if installDir == "" || out.Type != model.OutputNodeServer || out.Client != "" || out.Dir != workdir {
+		return ""
+	}
+	root := path.Join(workdir, installDir)
+	rel := strings.TrimPrefix(workdir, root+"/")
+	if root == "/" || rel == workdir {
+		return ""
+	}
+	out.Dir, out.StartDir = root, rel
+	return fmt.Sprintf("Workspace: the server bundle holds the workspace's root (its node_modules); the start command runs in %s.", rel)
 }

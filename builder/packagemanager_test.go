@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/berth-dev/berth/model"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -157,5 +159,25 @@ func TestCacheKeyOfWorkspace(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"pnpm-lock.yaml": "lockfileVersion: '9.0'\n# changed\n"})
 	if cacheKey(lockDir, "img", "/workspace/apps/web", nil) == before {
 		t.Error("the workspace's lock file changed and the cache key did not")
+	}
+}
+
+func TestWorkspaceServer(t *testing.T) {
+	server := output{Dir: "/workspace/apps/api", Type: model.OutputNodeServer, Start: []string{"npm", "start"}}
+	out := server
+	if note := workspaceServer(&out, "../..", "/workspace/apps/api"); note == "" || out.Dir != "/workspace" || out.StartDir != "apps/api" {
+		t.Errorf("workspace server: %+v, %q; want the workspace's root bundled, started in apps/api", out, note)
+	}
+	out = server
+	if note := workspaceServer(&out, "", "/workspace/apps/api"); note != "" || out.Dir != server.Dir || out.StartDir != "" {
+		t.Errorf("project of no workspace: %+v, %q; want it unchanged", out, note)
+	}
+	static := output{Dir: "/workspace/apps/web/dist", Type: model.OutputStatic}
+	if note := workspaceServer(&static, "../..", "/workspace/apps/web"); note != "" || static.Dir != "/workspace/apps/web/dist" {
+		t.Errorf("static output: %+v, %q; want it unchanged (only the app's output is deployed)", static, note)
+	}
+	framework := output{Dir: "/workspace/apps/web/build", Type: model.OutputNodeServer, Client: "/workspace/apps/web/build/client"}
+	if note := workspaceServer(&framework, "../..", "/workspace/apps/web"); note != "" || framework.Dir != "/workspace/apps/web/build" {
+		t.Errorf("framework server: %+v, %q; want it unchanged", framework, note)
 	}
 }

@@ -25,7 +25,7 @@ import (
 const buildScript = `set -e
 if [ -n "$BERTH_INSTALL_COMMAND" ]; then (cd "${BERTH_INSTALL_DIR:-.}" && sh -c "$BERTH_INSTALL_COMMAND"); fi
 if [ -n "$BERTH_BUILD_COMMAND" ]; then sh -c "$BERTH_BUILD_COMMAND"; fi
-if [ -n "$BERTH_PRUNE_COMMAND" ]; then sh -c "$BERTH_PRUNE_COMMAND"; fi
+if [ -n "$BERTH_PRUNE_COMMAND" ]; then (cd "${BERTH_INSTALL_DIR:-.}" && sh -c "$BERTH_PRUNE_COMMAND"); fi
 `
 
 const caPath = "/etc/berth/extra-ca.pem"
