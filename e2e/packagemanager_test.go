@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,8 +91,9 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 // TestDeployPackageManagers deploys a pnpm workspace's app from its root
 // directory (installed at the workspace root, built in apps/web, only its
 // dist served), builds it again after a change to see the pnpm store come
-// back from the build cache, and deploys a yarn berry app installed into
-// node_modules.
+// back from the build cache, deploys an npm workspace's Express server
+// (bundled with the workspace's hoisted node_modules, started in its
+// folder), and a yarn berry app installed into node_modules.
 func TestDeployPackageManagers(t *testing.T) {
 	requireEnv(t)
 	b := startBerth(t, t.TempDir(), "BERTH_EXTRA_CA_FILE="+os.Getenv("BERTH_EXTRA_CA_FILE"))
@@ -181,6 +183,75 @@ func TestDeployPackageManagers(t *testing.T) {
 		}
 		if js := pageScript(d.PreviewHost + ".localhost"); !strings.Contains(js, "changed in the ui package") {
 			t.Errorf("the second build's script lacks the new text:\n%.2000s", js)
+		}
+	})
+
+	t.Run("npm workspace Node server", func(t *testing.T) {
+		lock, err := os.ReadFile(filepath.Join("testdata", "npm-workspace", "package-lock.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		writeTree(t, dir, map[string]string{
+			"package.json":              `{ "name": "berth-npm-workspace", "private": true, "workspaces": ["apps/*", "packages/*"] }` + "\n",
+			"package-lock.json":         string(lock),
+			".gitignore":                "node_modules\n",
+			"packages/lib/package.json": `{ "name": "@berth-e2e/lib", "version": "1.0.0", "private": true, "main": "index.js" }` + "\n",
+			"packages/lib/index.js":     "exports.greeting = 'hello from the lib package';\n",
+			"apps/api/package.json": `{
+  "name": "@berth-e2e/api",
+  "version": "1.0.0",
+  "private": true,
+  "scripts": { "start": "node server.js" },
+  "dependencies": { "@berth-e2e/lib": "1.0.0", "express": "4.21.2" },
+  "devDependencies": { "is-number": "7.0.0" }
+}
+`,
+			"apps/api/server.js": `const express = require('express');
+const { greeting } = require('@berth-e2e/lib');
+let hits = 0;
+const app = express();
+app.get('/now', (req, res) => res.json({ hits: ++hits, greeting, cwd: process.cwd() }));
+app.get('/pruned', (req, res) => {
+  let dev = true;
+  try { require.resolve('is-number'); } catch { dev = false; }
+  res.json({ devDependency: dev });
+});
+app.listen(Number(process.env.PORT), process.env.HOST);
+`,
+		})
+		commitAll(t, dir, "An npm workspace with an Express server", true)
+		var d deployment
+		id := newProject("npm workspace", dir, "apps/api")
+		if code := b.api(http.MethodPost, "/v1/projects/"+id+"/deployments", nil, &d); code != http.StatusAccepted {
+			t.Fatalf("deploy: %d", code)
+		}
+		d = b.waitState(d.ID, 10*time.Minute, terminal)
+		log := plainLog(t, b, d.ID)
+		if d.State != "ready" || d.OutputType != "node-server" {
+			t.Fatalf("deployment: %+v\nlog:\n%s", d, log)
+		}
+		for _, want := range []string{"Install: npm ci", "Workspace: the server bundle holds the workspace's root"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("build log lacks %q:\n%s", want, log)
+			}
+		}
+		host := d.PreviewHost + ".localhost"
+		var one, two struct {
+			Hits          int
+			Greeting, Cwd string
+		}
+		for _, v := range []any{&one, &two} {
+			res, body := b.getHost(host, "/now")
+			if res.StatusCode != http.StatusOK || json.Unmarshal(body, v) != nil {
+				t.Fatalf("GET /now: %d %s", res.StatusCode, body)
+			}
+		}
+		if two.Hits != one.Hits+1 || one.Greeting != "hello from the lib package" || one.Cwd != "/app/apps/api" {
+			t.Errorf("/now answered %+v then %+v: want a new answer per request, the lib's text, run in /app/apps/api", one, two)
+		}
+		if res, body := b.getHost(host, "/pruned"); res.StatusCode != http.StatusOK || string(body) != `{"devDependency":false}` {
+			t.Errorf("GET /pruned: %d %s: the workspace's dev dependencies were not pruned", res.StatusCode, body)
 		}
 	})
 
