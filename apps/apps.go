@@ -278,7 +278,7 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 	if err != nil {
 		return nil, fmt.Errorf("read server bundle: %w", err)
 	}
-	cmd, cmdEnv, err := s.command(ctx, d)
+	cmd, cmdEnv, workDir, err := s.command(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (s *Manager) startInSlot(ctx context.Context, d *store.Deployment) (*app, e
 		Image:   s.cfg.Image,
 		Cmd:     cmd,
 		Env:     env,
-		WorkDir: "/app",
+		WorkDir: workDir,
 		User:    user,
 		Labels: map[string]string{
 			sandbox.LabelRole:       "server",

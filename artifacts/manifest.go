@@ -28,6 +28,10 @@ type Manifest struct {
 	// Start is the command a server output runs (argv, no shell), when its
 	// type does not imply one.
 	Start []string `json:"start,omitempty"`
+	// Dir is the folder of the server bundle Start runs in, a slash path
+	// relative to it ("" for its root): the app's folder of a workspace
+	// bundled whole, with the node_modules at the workspace's root.
+	Dir string `json:"dir,omitempty"`
 	// Port is the port a docker-image server listens on: the project's
 	// port setting, else the image's first EXPOSE, else 3000.
 	Port int `json:"port,omitempty"`

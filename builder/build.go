@@ -171,9 +171,17 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	} else if dockerfile != "" {
 		return p.buildDockerfile(ctx, job, src, dockerfile, env, em)
 	}
-	cmds, err := detectCommands(projectDir)
+	lockDir, installDir, err := openInstallDir(repo, job.RootDir)
 	if err != nil {
 		return queue.Event{}, err
+	}
+	defer lockDir.Close()
+	cmds, err := detectWorkspaceCommands(projectDir, lockDir, installDir)
+	if err != nil {
+		return queue.Event{}, err
+	}
+	if cmds.InstallDir != "" {
+		em.system("Workspace: installing at %s (its lock file), building in %s.", path.Join("/", path.Join(job.RootDir, cmds.InstallDir)), path.Join("/", job.RootDir))
 	}
 	if job.InstallCommand != "" {
 		cmds.Install = job.InstallCommand
@@ -208,7 +216,7 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	}
 
 	workdir := path.Join("/workspace", job.RootDir)
-	cache := p.restoreCache(ctx, job, projectDir, workdir, env, cmds.ReusableModules, em)
+	cache := p.restoreCache(ctx, job, lockDir, workdir, env, cmds.ReusableModules, em)
 	defer cache.close()
 	if cache.has("node_modules") && cmds.Install == "npm ci" && !cmds.InstallScripts {
 		// npm ci would delete node_modules and make the same one again
@@ -243,6 +251,9 @@ func (p *Pool) build(ctx context.Context, job queue.BuildJob, attempt int, em *e
 	}
 	if out.Note != "" {
 		em.system("%s", out.Note)
+	}
+	if note := workspaceServer(&out, cmds.InstallDir, workdir); note != "" {
+		em.system("%s", note)
 	}
 	em.system("Output: %s (%s)", out.Dir, out.Type)
 	prefix := model.ArtifactPrefix(job.DeploymentID)

@@ -29,7 +29,9 @@ import (
 const DefaultCacheMaxBytes = 4 << 30
 
 // cachedPaths are the folders a build keeps for the next build of the same
-// project: package managers' download caches (HOME is /root in builds),
+// project: package managers' download caches (HOME is /root in builds; yarn
+// berry's is its global cache, which builds turn on), the package managers
+// corepack downloaded,
 // Next.js's own build cache, and node_modules, relative to the project's
 // folder when not absolute. Only those that exist after a build are kept.
 // An exact folder is restored only into a build with the same key (the same
@@ -43,6 +45,8 @@ var cachedPaths = []struct {
 	{"npm", "/root/.npm/_cacache", false},
 	{"yarn", "/usr/local/share/.cache/yarn", false},
 	{"pnpm", "/root/.local/share/pnpm/store", false},
+	{"yarn-berry", "/root/.yarn/berry/cache", false},
+	{"corepack", "/root/.cache/node/corepack", false}, // the pnpm and yarn releases corepack fetched
 	{"next", ".next/cache", false},
 	{"node_modules", "node_modules", true},
 }
@@ -85,7 +89,7 @@ func newBuildCache(dir string, maxBytes int64, sb *sandbox.Sandbox, log *slog.Lo
 }
 
 // cacheKey names a project's dependency set: the hash of its lock file (or
-// package.json), the build image, the root directory and the build's
+// package.json; the workspace's root's for a project in a workspace), the build image, the root directory and the build's
 // environment variables (install scripts may read them).
 // The files are read through projectDir, confined to the repository, and a
 // file that is not a regular one, or is too large, is passed over.

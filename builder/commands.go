@@ -32,6 +32,14 @@ type Commands struct {
 	// Node server: a start script that shows none, or a framework app
 	// built as a static site.
 	NotServer string
+	// Manager is the package manager's name; Env its settings for the
+	// build.
+	Manager string
+	Env     []string
+	// InstallDir is where Install runs, relative to the project's folder:
+	// "" for the folder itself, else the root of its workspace (where the
+	// lock file is).
+	InstallDir string
 }
 
 // packageJSON is what berth reads of a package.json.
@@ -41,6 +49,7 @@ type packageJSON struct {
 	Dependencies    map[string]any    `json:"dependencies"`
 	DevDependencies map[string]any    `json:"devDependencies"`
 	Workspaces      any               `json:"workspaces"`
+	PackageManager  string            `json:"packageManager"`
 }
 
 // dependsOn reports whether the package lists name as a dependency or a dev
@@ -58,6 +67,13 @@ func (p packageJSON) dependsOn(name string) bool {
 // cloned repository; a package.json or lock file that is not a regular file
 // inside it is an error, never followed.
 func detectCommands(dir *os.Root) (Commands, error) {
+	return detectWorkspaceCommands(dir, dir, "")
+}
+
+// detectWorkspaceCommands is detectCommands for a project whose lock file
+// is in lockDir, the root of its workspace at installDir (relative to dir):
+// the install runs there, the build in the project's own folder.
+func detectWorkspaceCommands(dir, lockDir *os.Root, installDir string) (Commands, error) {
 	data, err := readRepoFile(dir, "package.json", maxPackageJSON)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Commands{}, nil
@@ -80,23 +96,24 @@ func detectCommands(dir *os.Root) (Commands, error) {
 			c.InstallScripts = true
 		}
 	}
-	run, manager := "npm run build", "npm"
-	switch {
-	case exists("pnpm-lock.yaml"):
-		c.Install, run, manager = "corepack pnpm install --frozen-lockfile", "corepack pnpm run build", "pnpm"
-	case exists("yarn.lock"):
-		c.Install, run, manager = "yarn install --frozen-lockfile", "yarn run build", "yarn"
-	case exists("package-lock.json"), exists("npm-shrinkwrap.json"):
-		c.Install = "npm ci"
-		c.ReusableModules = pkg.Workspaces == nil
-	default:
-		c.Install = "npm install"
-		c.ReusableModules = pkg.Workspaces == nil
+	field := pkg.PackageManager
+	if installDir != "" {
+		if f, err := packageManagerField(lockDir); err != nil {
+			return Commands{}, err
+		} else if f != "" {
+			field = f
+		}
 	}
+	m, err := detectManager(lockDir, field)
+	if err != nil {
+		return Commands{}, err
+	}
+	c.Install, c.Manager, c.Env, c.Prune, c.InstallDir = m.Install, m.Name, m.Env, m.Prune, installDir
+	// npm installs a project of no workspace into one node_modules.
+	c.ReusableModules = m.Name == "npm" && pkg.Workspaces == nil && installDir == ""
 	if _, ok := pkg.Scripts["build"]; ok {
-		c.Build = run
+		c.Build = m.Run + " build"
 	}
-	c.Prune = pruneCommand(manager)
 	c.Server = detectNodeServer(pkg, c.Prune, exists)
 	if s := detectNuxt(pkg); s != nil {
 		c.Server = s

@@ -20,6 +20,9 @@ type output struct {
 	Type  string
 	Root  bool     // the whole project folder (a plain HTML site); dependency folders are dropped
 	Start []string // a Node server's start command
+	// StartDir is the folder of Dir the start command runs in, "" for
+	// Dir itself (see workspaceServer).
+	StartDir string
 	// Static is a Node server's folder of files that berth serves itself
 	// (absolute path in the container), or "".
 	Static string

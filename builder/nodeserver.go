@@ -138,7 +138,7 @@ func (p *Pool) uploadNodeServer(ctx context.Context, containerID string, out out
 	if err := p.copyOut(ctx, containerID, out.Dir, server); err != nil {
 		return err
 	}
-	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: out.Start}
+	manifest := &artifacts.Manifest{OutputType: model.OutputNodeServer, Files: map[string]artifacts.ManifestFile{}, Start: out.Start, Dir: out.StartDir}
 	var parts []staticPart
 	if out.Static != "" {
 		static := filepath.Join(dir, "static")

@@ -23,9 +23,9 @@ import (
 // commands reach it as environment variables and run through `sh -c` inside
 // the sandbox; nothing from the user is ever spliced into a shell string.
 const buildScript = `set -e
-if [ -n "$BERTH_INSTALL_COMMAND" ]; then sh -c "$BERTH_INSTALL_COMMAND"; fi
+if [ -n "$BERTH_INSTALL_COMMAND" ]; then (cd "${BERTH_INSTALL_DIR:-.}" && sh -c "$BERTH_INSTALL_COMMAND"); fi
 if [ -n "$BERTH_BUILD_COMMAND" ]; then sh -c "$BERTH_BUILD_COMMAND"; fi
-if [ -n "$BERTH_PRUNE_COMMAND" ]; then sh -c "$BERTH_PRUNE_COMMAND"; fi
+if [ -n "$BERTH_PRUNE_COMMAND" ]; then (cd "${BERTH_INSTALL_DIR:-.}" && sh -c "$BERTH_PRUNE_COMMAND"); fi
 `
 
 const caPath = "/etc/berth/extra-ca.pem"
@@ -42,12 +42,16 @@ func (p *Pool) runBuild(ctx context.Context, job queue.BuildJob, commit Commit, 
 		"BERTH_GIT_COMMIT_SHA=" + commit.SHA,
 		"BERTH_GIT_BRANCH=" + commit.Branch,
 		"npm_config_fund=false", "npm_config_audit=false", "npm_config_update_notifier=false",
-		"NEXT_TELEMETRY_DISABLED=1",
+		"NEXT_TELEMETRY_DISABLED=1", "COREPACK_ENABLE_DOWNLOAD_PROMPT=0",
 	}
+	vars = append(vars, cmds.Env...) // the project's own variables below win
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
 	vars = append(vars, "BERTH_INSTALL_COMMAND="+cmds.Install, "BERTH_BUILD_COMMAND="+cmds.Build)
+	if cmds.InstallDir != "" {
+		vars = append(vars, "BERTH_INSTALL_DIR="+cmds.InstallDir)
+	}
 	if cmds.Server != nil && cmds.Server.Prune != "" {
 		vars = append(vars, "BERTH_PRUNE_COMMAND="+cmds.Server.Prune)
 	}
