@@ -17,7 +17,7 @@ import (
 // inputsVersion changes when berth builds the same inputs differently
 // (a new artifact layout, another pruning): builds made before are then
 // not reused.
-const inputsVersion = 1
+const inputsVersion = 2
 
 // buildInputs is everything a build's output follows from. Two builds of a
 // project with the same inputs make the same artifact, so the second may
