@@ -21,19 +21,7 @@ import (
 // the next pool takes it as attempt 2.
 func TestCloseHandsBackRunningBuild(t *testing.T) {
 	image := buildImage(t)
-	repo := t.TempDir()
-	r, err := git.PlainInit(repo, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, "index.html"), []byte("hi"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wt, _ := r.Worktree()
-	wt.Add("index.html")
-	if _, err := wt.Commit("site", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
+	repo := siteRepo(t)
 
 	q, pool := testPool(t, Config{Concurrency: 1, Image: image, Timeout: time.Hour})
 	ctx := context.Background()
@@ -99,19 +87,7 @@ func TestCloseHandsBackRunningBuild(t *testing.T) {
 // lets the running build finish and publish its final state.
 func TestDrainLetsRunningBuildsFinish(t *testing.T) {
 	image := buildImage(t)
-	repo := t.TempDir()
-	r, err := git.PlainInit(repo, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, "index.html"), []byte("hi"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wt, _ := r.Worktree()
-	wt.Add("index.html")
-	if _, err := wt.Commit("site", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
+	repo := siteRepo(t)
 	q, pool := testPool(t, Config{Concurrency: 2, Image: image, Timeout: time.Hour})
 	ctx := context.Background()
 	qc := q.Client()
@@ -162,6 +138,25 @@ func TestDrainLetsRunningBuildsFinish(t *testing.T) {
 	if evs, err := qc.Events(ctx, late.DeploymentID); err != nil || len(evs) != 0 {
 		t.Fatalf("a draining pool built the late job: %v %v", evs, err)
 	}
+}
+
+// siteRepo is a git repository of one commit holding an index.html.
+func siteRepo(t *testing.T) string {
+	t.Helper()
+	repo := t.TempDir()
+	r, err := git.PlainInit(repo, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "index.html"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := r.Worktree()
+	wt.Add("index.html")
+	if _, err := wt.Commit("site", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
