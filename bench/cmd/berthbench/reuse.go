@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -63,7 +64,8 @@ func (b *bench) reuse(ctx context.Context) error {
 			b.svelteDep = &fd
 		}
 		first, again = append(first, ft.Seconds()), append(again, rt.Seconds())
-		raw = append(raw, fmt.Sprintf("round %d: reused %.2f s; first build %.1f s (%s)", i+1, rt.Seconds(), ft.Seconds(), b.phases(ctx, fd.ID)))
+		raw = append(raw, fmt.Sprintf("round %d: reused %.2f s (%s); first build %.1f s (%s)", i+1, rt.Seconds(), b.reuseTimeline(ctx, d.ID, started),
+			ft.Seconds(), b.phases(ctx, fd.ID)))
 		b.log.Info("reuse round", slog.Int("round", i+1), slog.Duration("first", ft), slog.Duration("reused", rt))
 	}
 	re := median(again) / median(first)
@@ -71,4 +73,22 @@ func (b *bench) reuse(ctx context.Context) error {
 		Baseline: fmt.Sprintf("first build %.1f s", median(first)), Compare: ratio(re), Target: "≤ 0.2× and ≤ 5 s",
 		Met: re <= 0.2 && median(again) <= 5, Raw: raw})
 	return nil
+}
+
+// reuseTimeline shows where a reusing deployment's time went: each of its
+// log lines with its time since the API call.
+func (b *bench) reuseTimeline(ctx context.Context, id string, started time.Time) string {
+	lines, _, err := b.main.timeline(ctx, id)
+	if err != nil {
+		return "no timeline: " + err.Error()
+	}
+	var out []string
+	for _, l := range lines {
+		text := l.Text
+		if len(text) > 60 {
+			text = text[:60] + "…"
+		}
+		out = append(out, fmt.Sprintf("%.2f s %q", l.At.Sub(started).Seconds(), text))
+	}
+	return strings.Join(out, ", ")
 }
