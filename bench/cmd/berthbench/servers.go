@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -123,6 +124,7 @@ func (b *bench) coldKind(ctx context.Context, k serverKind) error {
 		berth, base = append(berth, float64(bt)/1e6), append(base, float64(nt)/1e6)
 		raw = append(raw, fmt.Sprintf("round %d: berth %s; bare %s", i+1, ms(bt), ms(nt)))
 	}
+	raw = append(raw, "berth's log for this deployment: "+startCounts(p.logText(), d.ID))
 	added := median(berth) - median(base)
 	b.r.add(row{Name: "cold start: first byte from an idle " + k.name + " deployment", Berth: fmtMs(median(berth)),
 		Baseline: "bare " + fmtArgv(bare.cmd) + " " + fmtMs(median(base)), Compare: fmt.Sprintf("%+.0f ms", added),
@@ -176,4 +178,25 @@ func fmtArgv(argv []string) string {
 		s += a
 	}
 	return s
+}
+
+// startCounts counts how berth started deploymentID's server, from its log:
+// restarts of the stopped container, new containers, and restarts that
+// failed (after which berth made a new container).
+func startCounts(log, deploymentID string) string {
+	var restarted, started, failed int
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "deployment="+deploymentID) {
+			continue
+		}
+		switch {
+		case strings.Contains(l, `msg="restarted server"`):
+			restarted++
+		case strings.Contains(l, `msg="started server"`):
+			started++
+		case strings.Contains(l, `msg="restart spare server; starting a new one"`):
+			failed++
+		}
+	}
+	return fmt.Sprintf("%d restarts of the stopped container, %d new containers, %d failed restarts", restarted, started, failed)
 }
