@@ -32,6 +32,9 @@ type bench struct {
 	main    *berthProc
 	nextDep *deployment // a ready Next.js standalone deployment
 	nextDir string      // its source repository
+
+	svelteDep *deployment // a ready SvelteKit (adapter-node) deployment
+	idle      bool        // main runs with a 1 s server idle timeout
 }
 
 func (b *bench) cleanup() {
@@ -239,6 +242,7 @@ type deployment struct {
 	PreviewHost string `json:"preview_host"`
 	OutputType  string `json:"output_type"`
 	Error       string `json:"error"`
+	ReusedFrom  string `json:"reused_from"`
 }
 
 func (d deployment) host() string { return d.PreviewHost + ".localhost" }

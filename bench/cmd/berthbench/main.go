@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 8, "back-to-back berth/baseline wrk pairs per throughput measure")
 	flag.IntVar(&o.buildRounds, "build-rounds", 3, "rounds of the build benchmarks")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of one wrk run")
-	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold,promote,workers (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections: startup,static,https,sse,build,ssr,cold,reuse,servers,promote,workers (default all)")
 	flag.StringVar(&o.s3Endpoint, "s3-endpoint", os.Getenv("BERTH_TEST_S3_ENDPOINT"), "MinIO host:port for the workers section")
 	flag.StringVar(&o.s3AccessKey, "s3-access-key", os.Getenv("BERTH_TEST_S3_ACCESS_KEY"), "MinIO access key")
 	flag.StringVar(&o.s3SecretKey, "s3-secret-key", os.Getenv("BERTH_TEST_S3_SECRET_KEY"), "MinIO secret key")
@@ -113,7 +113,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	// The sections that run on the long-running instance; startup and
 	// workers start berths of their own.
-	if slices.ContainsFunc([]string{"static", "https", "sse", "build", "ssr", "cold", "promote"}, o.want) {
+	if slices.ContainsFunc([]string{"static", "https", "sse", "build", "ssr", "cold", "reuse", "servers", "promote"}, o.want) {
 		if err := b.startMain(ctx); err != nil {
 			return false, err
 		}
@@ -128,6 +128,8 @@ func run(ctx context.Context, o options) (bool, error) {
 		{"build", b.builds},
 		{"ssr", b.ssr},
 		{"cold", b.cold},
+		{"reuse", b.reuse},
+		{"servers", b.servers},
 		{"promote", b.promote},
 		{"workers", b.workers},
 	}

@@ -112,12 +112,10 @@ func (b *bench) cold(ctx context.Context) error {
 		return err
 	}
 	defer dc.Close()
-	b.main.stop()
-	p, err := startBerth(ctx, b.o, b.main.dataDir, "BERTH_SERVER_IDLE_TIMEOUT=1s")
-	if err != nil {
+	if err := b.idleMain(ctx); err != nil {
 		return err
 	}
-	b.main = p
+	p := b.main
 	first, err := firstByte(ctx, p.url(ssrPath), d.host())
 	if err != nil {
 		return err
@@ -163,7 +161,12 @@ func (b *bench) cold(ctx context.Context) error {
 func waitIdle(ctx context.Context, dc *client.Client, deploymentID string) error {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if _, err := serverAddr(ctx, dc, deploymentID); err != nil {
+		list, err := dc.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+			filters.Arg("label", "dev.berth.deployment="+deploymentID), filters.Arg("label", "dev.berth.role=server"))})
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
 			return nil
 		}
 		select {
@@ -217,15 +220,36 @@ func serverAddr(ctx context.Context, dc *client.Client, deploymentID string) (st
 // user, limits, env), copies the bundle in, and then times the start call
 // to the first HTTP answer of `node server.js`, polling every 5 ms.
 func bareStart(ctx context.Context, dc *client.Client, image, bundle string) (time.Duration, error) {
+	return bareContainer(ctx, dc, bareSpec{image: image, cmd: []string{"node", "server.js"}, workDir: "/app", port: 3000,
+		env:    []string{"PORT=3000", "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1"},
+		bundle: bundle, path: ssrPath})
+}
+
+// bareSpec is a server container as berth would run it, without berth.
+type bareSpec struct {
+	image   string
+	cmd     []string // nil: the image's own
+	env     []string
+	workDir string // "": the image's own
+	port    int    // the port it listens on in the container
+	bundle  string // a gzipped server bundle extracted into /app; "": none
+	path    string // the path whose first answer counts
+}
+
+// bareContainer creates the container of s (user 1000:1000, berth's default
+// limits, its port published on loopback), copies the bundle in, and then
+// times the start call to the first HTTP answer of s.path, polling every
+// 5 ms.
+func bareContainer(ctx context.Context, dc *client.Client, s bareSpec) (time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, err
 	}
-	p := nat.Port("3000/tcp")
+	p := nat.Port(strconv.Itoa(s.port) + "/tcp")
 	pids := int64(1024)
 	created, err := dc.ContainerCreate(ctx, &container.Config{
-		Image: image, Cmd: []string{"node", "server.js"}, User: "1000:1000", WorkingDir: "/app",
-		Env:          []string{"PORT=3000", "HOSTNAME=0.0.0.0", "NODE_ENV=production", "NEXT_TELEMETRY_DISABLED=1"},
+		Image: s.image, Cmd: s.cmd, User: "1000:1000", WorkingDir: s.workDir,
+		Env:          s.env,
 		ExposedPorts: nat.PortSet{p: struct{}{}},
 		Labels:       map[string]string{"dev.berth.role": "bench"},
 	}, &container.HostConfig{
@@ -238,10 +262,12 @@ func bareStart(ctx context.Context, dc *client.Client, image, bundle string) (ti
 		return 0, err
 	}
 	defer dc.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
-	if err := copyBundle(ctx, dc, created.ID, bundle); err != nil {
-		return 0, err
+	if s.bundle != "" {
+		if err := copyBundle(ctx, dc, created.ID, s.bundle); err != nil {
+			return 0, err
+		}
 	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + ssrPath
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + s.path
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	started := time.Now()
 	if err := dc.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
@@ -254,7 +280,7 @@ func bareStart(ctx context.Context, dc *client.Client, image, bundle string) (ti
 		if res, err := client.Do(req); err == nil {
 			res.Body.Close()
 			if res.StatusCode != http.StatusOK {
-				return 0, fmt.Errorf("bare server: GET %s: %s", ssrPath, res.Status)
+				return 0, fmt.Errorf("bare server: GET %s: %s", s.path, res.Status)
 			}
 			return first.Sub(started), nil
 		}
