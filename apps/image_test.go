@@ -21,7 +21,7 @@ import (
 // non-root USER, with PORT set to the manifest's port and the runtime
 // environment; Remove stops it and removes the loaded image.
 func TestDockerImageServer(t *testing.T) {
-	env := newTestServers(t, Config{})
+	env := newTestServers(t, Config{IdleTimeout: 500 * time.Millisecond, ReapEvery: 100 * time.Millisecond})
 	ctx := context.Background()
 	id := "img-" + store.NewID(6)
 	ref := model.AppImage(id)
@@ -72,6 +72,22 @@ func TestDockerImageServer(t *testing.T) {
 	}
 	if ok, err := env.sb.HasImage(ctx, ref); err != nil || !ok {
 		t.Fatalf("image %s not loaded: %v", ref, err)
+	}
+	// Stopped for idleness, it starts again from its own container, on
+	// the image's port rather than 3000.
+	ids := env.containers(t, id)
+	if len(ids) != 1 {
+		t.Fatalf("containers after the first request: %v, want one", ids)
+	}
+	waitFor(t, "the idle server to be stopped", func() bool {
+		_, ok := env.servers.Running(id)
+		return !ok
+	})
+	if code, body := get(t, env.servers, d, "/again"); code != http.StatusOK || body["url"] != "/again" {
+		t.Fatalf("GET /again after the idle stop: %d %v", code, body)
+	}
+	if again := env.containers(t, id); len(again) != 1 || again[0] != ids[0] {
+		t.Fatalf("containers after the restart: %v, want only %s (restarted, not replaced)", again, ids[0])
 	}
 	env.servers.Remove(id)
 	if ids := env.containers(t, id); len(ids) != 0 {

@@ -163,7 +163,7 @@ func (s *Manager) restartSpare(ctx context.Context, d *store.Deployment, env str
 		s.removeContainer(ctx, sp.containerID) // its environment changed since
 		return nil, false
 	}
-	srv, err := s.sb.RestartApp(ctx, sp.containerID, serverPort)
+	srv, err := s.sb.RestartApp(ctx, sp.containerID)
 	if err == nil {
 		s.starts.Add(1)
 		err = s.waitHTTP(ctx, srv)

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/go-connections/nat"
 )
 
 // StopApp kills a server container's processes and keeps the container,
@@ -32,9 +30,10 @@ func (s *Sandbox) StopApp(ctx context.Context, containerID string) error {
 }
 
 // RestartApp starts a stopped server container again and returns the
-// loopback address its port is now published on. Like StartApp, it does
-// not wait for the server to answer.
-func (s *Sandbox) RestartApp(ctx context.Context, containerID string, port int) (App, error) {
+// loopback address its port is now published on (a server container
+// publishes one port, whichever the server listens on: 3000, or an
+// image's own). Like StartApp, it does not wait for the server to answer.
+func (s *Sandbox) RestartApp(ctx context.Context, containerID string) (App, error) {
 	if err := s.docker.ContainerStart(ctx, containerID, container.StartOptions{}); err != nil {
 		return App{}, fmt.Errorf("restart server container %s: %w", shortID(containerID), err)
 	}
@@ -42,9 +41,12 @@ func (s *Sandbox) RestartApp(ctx context.Context, containerID string, port int) 
 	if err != nil {
 		return App{}, fmt.Errorf("inspect server container: %w", err)
 	}
-	p := nat.Port(strconv.Itoa(port) + "/tcp")
-	if info.NetworkSettings == nil || len(info.NetworkSettings.Ports[p]) == 0 {
-		return App{}, errors.New("server container has no published port")
+	if info.NetworkSettings != nil {
+		for _, bindings := range info.NetworkSettings.Ports {
+			if len(bindings) > 0 {
+				return App{ContainerID: containerID, Addr: net.JoinHostPort("127.0.0.1", bindings[0].HostPort)}, nil
+			}
+		}
 	}
-	return App{ContainerID: containerID, Addr: net.JoinHostPort("127.0.0.1", info.NetworkSettings.Ports[p][0].HostPort)}, nil
+	return App{}, errors.New("server container has no published port")
 }
