@@ -439,7 +439,8 @@ func (p *Pool) restoreCache(ctx context.Context, job queue.BuildJob, projectDir 
 // saves the build cache out of the stopped container (when the build
 // succeeded), then removes the container (a few seconds for one holding
 // node_modules). A later build of the same project waits for the save
-// before restoring. Close waits for this work.
+// before restoring. Close waits for this work, and stops a save under way
+// (its half-copied files are removed): berth stops promptly.
 func (p *Pool) finishLater(ctx context.Context, u *cacheUse, containerID string, succeeded bool) {
 	var done chan struct{}
 	if u != nil && succeeded {
@@ -451,7 +452,7 @@ func (p *Pool) finishLater(ctx context.Context, u *cacheUse, containerID string,
 	bg := context.WithoutCancel(ctx)
 	p.later(func() {
 		if done != nil {
-			saveCtx, cancel := context.WithTimeout(bg, 5*time.Minute)
+			saveCtx, cancel := context.WithTimeout(p.closing, 5*time.Minute)
 			started := time.Now()
 			n, names, err := u.save(saveCtx, containerID)
 			cancel()

@@ -69,6 +69,10 @@ type Pool struct {
 	stopCancel func() // ends the subscription to cancellations
 	started    time.Time
 	draining   bool // under mu
+	// closing ends when Close is called: background cache saves stop
+	// (a cache is worth less than a prompt shutdown).
+	closing     context.Context
+	stopClosing context.CancelFunc
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -100,9 +104,11 @@ func New(cfg Config, q *queue.Client, sb *sandbox.Sandbox, store artifacts.Bucke
 	if cfg.LogMaxBytes <= 0 {
 		cfg.LogMaxBytes = 10 << 20
 	}
+	closing, stopClosing := context.WithCancel(context.Background())
 	return &Pool{cfg: cfg, queue: q, sb: sb, store: putRecorder{store}, secrets: secrets, log: log,
 		cache:   newBuildCache(cfg.CacheDir, cfg.CacheMaxBytes, sb, log),
-		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{}}
+		running: map[string]context.CancelCauseFunc{}, early: map[string]time.Time{},
+		closing: closing, stopClosing: stopClosing}
 }
 
 // Start removes build containers a previous run of this instance left
@@ -185,6 +191,7 @@ func (p *Pool) Close() {
 		cancel(errShutdown)
 	}
 	p.mu.Unlock()
+	p.stopClosing()
 	p.wg.Wait()
 	if p.stopBeats != nil {
 		p.stopBeats()

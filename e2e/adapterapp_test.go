@@ -63,7 +63,11 @@ func deployFrameworkApp(t *testing.T, name string, files map[string]string, outp
 	if d.State != "ready" || d.OutputType != outputType {
 		t.Fatalf("deployment: %+v, want ready %s\nlog:\n%s", d, outputType, log)
 	}
-	return &frameworkApp{t: t, b: b, d: d, log: log, host: d.PreviewHost + ".localhost"}
+	a := &frameworkApp{t: t, b: b, d: d, log: log, host: d.PreviewHost + ".localhost"}
+	if outputType != "static" {
+		b.waitServing(a.host, 10*time.Minute)
+	}
+	return a
 }
 
 // logHas fails the test for each line the build log lacks.

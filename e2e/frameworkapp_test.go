@@ -48,6 +48,9 @@ func deployApp(t *testing.T, b *berthProc, name, dir string) deployment {
 func waitApp(t *testing.T, b *berthProc, id string) (deployment, string) {
 	t.Helper()
 	d := b.waitState(id, 15*time.Minute, terminal)
+	if d.State == "ready" && d.OutputType != "static" {
+		b.waitServing(d.PreviewHost+".localhost", 10*time.Minute)
+	}
 	return d, plainLog(t, b, id)
 }
 

@@ -153,8 +153,15 @@ func TestArtifactStoreRefuses(t *testing.T) {
 	if before.State != "ready" {
 		t.Fatalf("first deployment: %s (%s)", before.State, before.Error)
 	}
-	if res, body := b.getHost("refused.localhost", "/"); res.StatusCode != http.StatusOK || string(body) != "<h1>before</h1>" {
-		t.Fatalf("production before: %d %q", res.StatusCode, body)
+	// Production follows ready: the promotion is applied after the state.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		res, body := b.getHost("refused.localhost", "/")
+		if res.StatusCode == http.StatusOK && string(body) == "<h1>before</h1>" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("production before: %d %q", res.StatusCode, body)
+		}
 	}
 
 	removeBucket(mc, bucket)

@@ -170,10 +170,10 @@ func (b *berthProc) stop() {
 		if b.waitErr != nil {
 			b.t.Errorf("berth did not exit cleanly on SIGTERM: %v", b.waitErr)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(90 * time.Second): // systemd's default stop timeout
 		b.cmd.Process.Kill()
 		<-b.done
-		b.t.Errorf("berth did not stop within 30s of SIGTERM")
+		b.t.Errorf("berth did not stop within 90s of SIGTERM")
 	}
 }
 
@@ -228,6 +228,30 @@ func (b *berthProc) getHost(host, path string, header ...string) (*http.Response
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
+}
+
+// waitServing waits until a server deployment's host answers / (any
+// status below 500): its first request starts the server, which on a busy
+// machine can take longer than one request's timeout.
+func (b *berthProc) waitServing(host string, within time.Duration) {
+	b.t.Helper()
+	var last string
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(time.Second) {
+		req, _ := http.NewRequest(http.MethodGet, b.url("/"), nil)
+		req.Host = host
+		resp, err := b.client.Do(req)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 500 {
+			return
+		}
+		last = resp.Status
+	}
+	b.t.Fatalf("%s did not answer within %s: %s", host, within, last)
 }
 
 type deployment struct {
