@@ -11,23 +11,7 @@ import (
 // /etc/berth/worker.env) are a configuration berth worker accepts, with the data in the unit's
 // StateDirectory and the password and worker key in files.
 func TestWorkerUnitConfig(t *testing.T) {
-	env := map[string]string{}
-	var execStart []string
-	stateDir := ""
-	for _, l := range readLines(t, "deploy/cluster/berth-worker.service") {
-		k, v, _ := strings.Cut(l, "=")
-		switch k {
-		case "Environment":
-			for _, kv := range strings.Fields(v) {
-				name, val, _ := strings.Cut(kv, "=")
-				env[name] = val
-			}
-		case "ExecStart":
-			execStart = strings.Fields(v)
-		case "StateDirectory":
-			stateDir = "/var/lib/" + v
-		}
-	}
+	env, execStart, stateDir := unitConfig(t, "deploy/cluster/berth-worker.service")
 	if len(execStart) < 2 || execStart[1] != "worker" {
 		t.Fatalf("ExecStart %q does not run berth worker", execStart)
 	}

@@ -28,14 +28,12 @@ func readLines(t *testing.T, path string) []string {
 	return out
 }
 
-// TestSystemdUnitConfig: the command line and environment deploy/berth.service gives berth
-// (its Environment= defaults, then deploy/env.example as /etc/berth/env) are a configuration
-// berth accepts, with the data in the unit's StateDirectory.
-func TestSystemdUnitConfig(t *testing.T) {
-	env := map[string]string{}
-	var execStart []string
-	stateDir := ""
-	for _, l := range readLines(t, "deploy/berth.service") {
+// unitConfig reads a systemd unit's Environment= settings, ExecStart= words
+// and StateDirectory (as the path systemd makes of it).
+func unitConfig(t *testing.T, unit string) (env map[string]string, execStart []string, stateDir string) {
+	t.Helper()
+	env = map[string]string{}
+	for _, l := range readLines(t, unit) {
 		k, v, _ := strings.Cut(l, "=")
 		switch k {
 		case "Environment":
@@ -49,6 +47,14 @@ func TestSystemdUnitConfig(t *testing.T) {
 			stateDir = "/var/lib/" + v
 		}
 	}
+	return env, execStart, stateDir
+}
+
+// TestSystemdUnitConfig: the command line and environment deploy/berth.service gives berth
+// (its Environment= defaults, then deploy/env.example as /etc/berth/env) are a configuration
+// berth accepts, with the data in the unit's StateDirectory.
+func TestSystemdUnitConfig(t *testing.T) {
+	env, execStart, stateDir := unitConfig(t, "deploy/berth.service")
 	if len(execStart) < 2 || execStart[1] != "serve" {
 		t.Fatalf("ExecStart %q does not run berth serve", execStart)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,7 +68,7 @@ func (r Remote) dial(ctx context.Context, inboxPrefix string, log *slog.Logger) 
 	// The first connection is tried for as long as ctx allows, so a worker
 	// started before the cluster is up waits for it.
 	for {
-		nc, err := nats.Connect(joinURLs(r.URLs), opts...)
+		nc, err := nats.Connect(strings.Join(r.URLs, ","), opts...)
 		if err == nil {
 			return nc, nil
 		}
@@ -77,21 +78,10 @@ func (r Remote) dial(ctx context.Context, inboxPrefix string, log *slog.Logger) 
 		log.Warn("connect to nats: trying again", slog.Any("error", err))
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to nats at %s: %w", joinURLs(r.URLs), err)
+			return nil, fmt.Errorf("connect to nats at %s: %w", strings.Join(r.URLs, ","), err)
 		case <-time.After(2 * time.Second):
 		}
 	}
-}
-
-func joinURLs(urls []string) string {
-	s := ""
-	for i, u := range urls {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
 }
 
 // Dial connects berth serve to an external NATS cluster and declares the
